@@ -1,0 +1,790 @@
+"""Gradient-based optimizers, with hyperparameters kept apart from state.
+
+An optimizer object holds only its *hyperparameters* (``lr``, ``mu``, ``beta1``, ...).
+Everything that changes while training is *state*: a plain dictionary made by
+``init_state(params)``, holding the step counter ``"t"`` (an int) and one dictionary of arrays
+per kind of running quantity, keyed like ``params``::
+
+    opt = Adam(lr=1e-3)
+    state = opt.init_state(params)          # {"t": 0, "m": {"W1": zeros, ...}, "v": {...}}
+    for epoch in range(...):
+        loss, grads = ...                   # grads keyed like params ("W1", "b1", ...)
+        opt.step(params, grads, state)      # updates params AND state in place
+
+Because the state is plain data it can be printed, plotted, set by hand in a test, copied with
+``copy.deepcopy`` and shown in a lecture.  ``step`` is the one nnkit function that mutates its
+arguments: it changes ``params`` and ``state`` in place (so a model whose ``params`` are views of
+its layers' arrays is trained directly) and never touches ``grads``.
+
+Conventions (texts disagree; nnkit follows PyTorch and names the alternatives)
+---------------------------------------------------------------------------------
+- Momentum comes in three conventions, all offered by :class:`Momentum` (slip 1).
+- Nesterov uses PyTorch's look-ahead-free form; :func:`nesterov_sutskever_path` runs the
+  Sutskever et al. (2013) look-ahead form for comparison (slip 2).
+- ``eps`` sits *outside* the square root in Adagrad, RMSprop and Adam (PyTorch), and *inside*
+  it in Adadelta (PyTorch, following Zeiler 2012).
+- Adam is bias-corrected (slip 6).  Rprop is PyTorch's variant (iRprop-, slip 4).
+
+Every step checks its input first and then updates, so a bad gradient (wrong keys, wrong
+shape, NaN/Inf) raises before anything is changed.  Scratch arrays are allocated per step and
+the arithmetic is done in place with ``out=``, so float32 parameters stay float32 and a step
+costs about as much as a hand-fused NumPy update.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ._validate import (
+    ShapeError,
+    as_array,
+    check_choice,
+    check_nonnegative,
+    check_positive,
+    check_probability,
+    shape_str,
+)
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "Adagrad",
+    "RMSprop",
+    "Adadelta",
+    "Adam",
+    "Rprop",
+    "OPTIMIZERS",
+    "get_optimizer",
+    "optimize_path",
+    "nesterov_sutskever_path",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# checks shared by every optimizer
+# --------------------------------------------------------------------------------------------
+def _check_params(params, name: str = "params") -> None:
+    """Parameters must be a mapping of float ndarrays (they are updated in place)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{name} must be a dict mapping names to arrays; got {type(params).__name__}")
+    for key, p in params.items():
+        if not isinstance(p, np.ndarray):
+            raise TypeError(
+                f"{name}[{key!r}] must be a numpy ndarray (it is updated in place); got {type(p).__name__}"
+            )
+        if p.dtype.kind != "f":
+            raise TypeError(
+                f"{name}[{key!r}] must have a floating dtype (float32 or float64) to be updated in place; "
+                f"got {p.dtype}"
+            )
+
+
+def _key_mismatch(a: Mapping, b: Mapping, name_a: str, name_b: str) -> KeyError:
+    missing = [k for k in a if k not in b]
+    extra = [k for k in b if k not in a]
+    parts = []
+    if missing:
+        parts.append(f"missing from {name_b}: {missing}")
+    if extra:
+        parts.append(f"in {name_b} but not in {name_a}: {extra}")
+    return KeyError(f"{name_a} and {name_b} must have the same keys; " + "; ".join(parts))
+
+
+def _check_grads(params: Mapping, grads) -> None:
+    """Keys, shapes, dtypes and finiteness of ``grads`` against ``params``; raise before any update."""
+    _check_params(params)
+    if not isinstance(grads, Mapping):
+        raise TypeError(f"grads must be a dict mapping names to arrays; got {type(grads).__name__}")
+    if params.keys() != grads.keys():
+        raise _key_mismatch(params, grads, "params", "grads")
+    for key, p in params.items():
+        g = grads[key]
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"grads[{key!r}] must be a numpy ndarray; got {type(g).__name__}")
+        if g.shape != p.shape:
+            raise ShapeError(
+                f"grads[{key!r}] has shape {shape_str(g.shape)} but params[{key!r}] has shape "
+                f"{shape_str(p.shape)}; they must match"
+            )
+        if g.dtype.kind not in "fiu":
+            raise TypeError(f"grads[{key!r}] must hold real numbers; got dtype {g.dtype}")
+        if not np.isfinite(g).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+            raise ValueError(
+                f"gradient of parameter {key!r} is not finite: grads[{key!r}] has {g[bad]} at index {bad} "
+                "(diverging training? try a smaller lr or gradient clipping)"
+            )
+
+
+def _check_state(state, params: Mapping, slots: tuple[str, ...], owner: str) -> None:
+    if not isinstance(state, dict) or "t" not in state:
+        raise TypeError(f"state must be the dict returned by {owner}.init_state(params); got {type(state).__name__}")
+    for slot in slots:
+        if slot not in state:
+            raise KeyError(
+                f"state has no entry {slot!r}: it was not made by {owner}.init_state(params) "
+                f"(expected keys {['t', *slots]}, got {list(state)})"
+            )
+        arrays = state[slot]
+        if arrays.keys() != params.keys():
+            raise _key_mismatch(params, arrays, "params", f"state[{slot!r}]") from None
+        for key, p in params.items():
+            if arrays[key].shape != p.shape:
+                raise ShapeError(
+                    f"state[{slot!r}][{key!r}] has shape {shape_str(arrays[key].shape)} but params[{key!r}] has "
+                    f"shape {shape_str(p.shape)}; call init_state(params) again"
+                )
+
+
+def _unit_interval(value, name: str) -> float:
+    """Decay rates live in [0, 1): 1 would never forget, >= 1 or < 0 diverges or oscillates."""
+    return check_probability(value, name, high_open=True)
+
+
+# --------------------------------------------------------------------------------------------
+# base class
+# --------------------------------------------------------------------------------------------
+class Optimizer:
+    """Base class: hyperparameters on the object, state in a plain dict.
+
+    Subclasses list their per-parameter state arrays in ``slots`` and implement
+    ``_update(p, g, t, *slot_arrays)`` for one parameter array.
+
+    Attributes
+    ----------
+    lr : float
+        Learning rate, > 0.  It may be changed between steps (a schedule does this); it is
+        validated on every assignment.
+    slots : tuple of str
+        Names of the per-parameter arrays in the state (``()`` for plain SGD).
+    """
+
+    name = "optimizer"
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self._lr = check_positive(value, "lr")
+
+    # hyperparameters shown by repr, in order
+    def hyperparameters(self) -> dict:
+        """Hyperparameters as a dict (what ``repr`` shows)."""
+        return {"lr": self.lr}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+    def init_state(self, params: Mapping[str, np.ndarray]) -> dict:
+        """Fresh state for ``params``.
+
+        Parameters
+        ----------
+        params : dict of str -> ndarray (float32 or float64)
+
+        Returns
+        -------
+        state : dict
+            ``{"t": 0, slot: {name: array like params[name]}, ...}``; ``"t"`` counts the steps
+            taken.  The arrays have each parameter's shape and dtype.
+        """
+        _check_params(params)
+        for key, p in params.items():
+            as_array(p, f"params[{key!r}]", allow_empty=True)  # NaN/Inf check
+        state: dict = {"t": 0}
+        for slot in self.slots:
+            state[slot] = {key: self._init_slot(slot, p) for key, p in params.items()}
+        return state
+
+    def _init_slot(self, slot: str, p: np.ndarray) -> np.ndarray:
+        return np.zeros_like(p)
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], state: dict) -> None:
+        """Take one step: update ``params`` and ``state`` in place; ``grads`` is not changed.
+
+        Parameters
+        ----------
+        params : dict of str -> ndarray
+            Updated in place (the arrays keep their identity and dtype).
+        grads : dict of str -> ndarray
+            Same keys and shapes as ``params``: dLoss/dparam.
+        state : dict
+            From ``init_state(params)``; updated in place (``state["t"]`` is incremented).
+
+        Raises
+        ------
+        KeyError
+            ``params`` and ``grads`` (or the state) have different keys; the message lists them.
+        ShapeError
+            A gradient's shape differs from its parameter's; the message names the key and both
+            shapes.
+        ValueError
+            A gradient holds NaN or Inf; the message names the parameter.  Nothing is updated.
+        """
+        _check_grads(params, grads)
+        _check_state(state, params, self.slots, type(self).__name__)
+        t = state["t"] + 1
+        state["t"] = t
+        slot_dicts = [state[s] for s in self.slots]
+        for key, p in params.items():
+            self._update(p, grads[key], t, *[d[key] for d in slot_dicts])
+
+    def _update(self, p: np.ndarray, g: np.ndarray, t: int, *slots: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------
+# the optimizers
+# --------------------------------------------------------------------------------------------
+class SGD(Optimizer):
+    """Plain (stochastic) gradient descent.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate alpha > 0.
+
+    Notes
+    -----
+    ``w <- w - lr * g``.  Whether this is batch, mini-batch or stochastic gradient descent
+    depends only on how many samples ``g`` was averaged over (the batch size), not on the
+    optimizer.  State: ``{"t"}`` only.
+    """
+
+    name = "sgd"
+
+    def _update(self, p, g, t):
+        p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    """Gradient descent with (heavy-ball) momentum, in one of three named conventions.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate alpha > 0.
+    mu : float in [0, 1)
+        Momentum coefficient (called beta in the EMA convention).
+    convention : {"pytorch", "classical", "ema"}
+        Which of the three textbook update rules to use (formulas below).
+
+    Notes
+    -----
+    State: ``{"t", "v"}``, the velocity ``v`` starting at zero.  With ``g`` the gradient:
+
+    - ``"pytorch"`` (``torch.optim.SGD(momentum=mu)``, the default)::
+
+          v <- mu * v + g ;           w <- w - lr * v
+
+    - ``"classical"`` (Polyak; Sutskever et al. 2013, CS231n)::
+
+          v <- mu * v - lr * g ;      w <- w + v
+
+    - ``"ema"`` (exponential moving average of gradients, as in Andrew Ng's course)::
+
+          v <- mu * v + (1 - mu) * g ; w <- w - lr * v
+
+    When they coincide: with a constant ``lr``, "classical" gives *exactly* the same weights as
+    "pytorch" (its ``v`` is ``-lr`` times PyTorch's).  "ema" with learning rate ``lr`` equals
+    "pytorch" with learning rate ``(1 - mu) * lr``: the EMA velocity is ``(1 - mu)`` times the
+    PyTorch one, so to match PyTorch at rate ``a`` give EMA the rate ``a / (1 - mu)``.  When
+    ``lr`` changes during training the conventions differ: "classical" bakes old learning
+    rates into ``v``, the other two apply the current ``lr`` to the whole velocity.
+
+    Common slip (slip 1): ``v <- mu*v + lr*g; w <- w - lr*v`` applies the learning rate twice;
+    it is the PyTorch form with rate ``lr**2``.
+
+    PyTorch's ``dampening=mu`` is *not* the EMA form: PyTorch initialises its buffer to the
+    first gradient undamped, while the EMA form starts from ``v = 0``.
+    """
+
+    name = "momentum"
+    slots = ("v",)
+    conventions = ("pytorch", "classical", "ema")
+
+    def __init__(self, lr, mu=0.9, convention="pytorch"):
+        super().__init__(lr)
+        self.mu = _unit_interval(mu, "mu")
+        self.convention = check_choice(convention, "convention", self.conventions)
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "mu": self.mu, "convention": self.convention}
+
+    def _update(self, p, g, t, v):
+        lr, mu = self.lr, self.mu
+        v *= mu
+        if self.convention == "pytorch":
+            v += g
+            p -= lr * v
+        elif self.convention == "classical":
+            v -= lr * g
+            p += v
+        else:  # ema
+            v += (1.0 - mu) * g
+            p -= lr * v
+
+
+class Nesterov(Optimizer):
+    """Nesterov accelerated gradient, in PyTorch's look-ahead-free form.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate alpha > 0.
+    mu : float in [0, 1)
+        Momentum coefficient.
+
+    Notes
+    -----
+    State: ``{"t", "v"}``.  The update (``torch.optim.SGD(momentum=mu, nesterov=True)``)::
+
+        v <- mu * v + g ;   w <- w - lr * (g + mu * v)
+
+    needs only the gradient at the current weights.  The original form (Sutskever et al.
+    2013) evaluates the gradient at a look-ahead point::
+
+        v <- mu * v - lr * grad(w + mu * v) ;   w <- w + v
+
+    Both produce the same sequence: started from the same ``w0`` with zero velocity, the
+    PyTorch weights are exactly the Sutskever look-ahead points, ``w_pt = w_s + mu * v_s``, and
+    ``v_s = -lr * v_pt``.  The two converge to the same minimum.  :func:`nesterov_sutskever_path`
+    runs the look-ahead form on a gradient function (for loss-surface demos); the tests check
+    the equivalence step by step.  (Slip 2: the slide's ``w_{t+1} = w_t + v_{t+1} * eta``
+    mixes the two forms.)
+    """
+
+    name = "nesterov"
+    slots = ("v",)
+
+    def __init__(self, lr, mu=0.9):
+        super().__init__(lr)
+        self.mu = _unit_interval(mu, "mu")
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "mu": self.mu}
+
+    def _update(self, p, g, t, v):
+        v *= self.mu
+        v += g
+        d = np.multiply(v, self.mu)  # d = g + mu * v, built in one scratch array
+        d += g
+        d *= self.lr
+        p -= d
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al. 2011): a per-weight rate shrinking with the sum of squared gradients.
+
+    Parameters
+    ----------
+    lr : float
+        Base learning rate eta > 0 (PyTorch's default 0.01).
+    eps : float
+        > 0, added *outside* the square root (PyTorch's convention).
+
+    Notes
+    -----
+    State: ``{"t", "sum_sq"}``, with ``G = sum_sq`` starting at zero::
+
+        G <- G + g**2 ;   w <- w - lr * g / (sqrt(G) + eps)
+
+    so each weight has the effective rate ``lr / (sqrt(G) + eps)`` (:meth:`effective_lr`).
+    Weights with a history of large gradients get small steps and rarely-updated ones large
+    steps.  Convention: the slides write ``lr / sqrt(G + eps)`` (eps inside the root);
+    PyTorch and nnkit use ``lr / (sqrt(G) + eps)``.  With eps ~ 1e-8 the two differ
+    only when ``G`` is tiny.  Slip 5: with lr = 0.01, G = 3.46 gives 0.01/sqrt(3.46) = 0.0054
+    and G = 0.16 gives 0.01/sqrt(0.16) = 0.025; the slide's recommended 0.001 does not match its
+    own example.  PyTorch's ``lr_decay`` and ``initial_accumulator_value`` are fixed at 0.
+    """
+
+    name = "adagrad"
+    slots = ("sum_sq",)
+
+    def __init__(self, lr=0.01, eps=1e-10):
+        super().__init__(lr)
+        self.eps = check_positive(eps, "eps")
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "eps": self.eps}
+
+    def effective_lr(self, state: dict) -> dict:
+        """Per-weight effective learning rate ``lr / (sqrt(G) + eps)`` for the current state."""
+        return {key: self.lr / (np.sqrt(G) + self.eps) for key, G in state["sum_sq"].items()}
+
+    def _update(self, p, g, t, G):
+        d = np.multiply(g, g)
+        G += d
+        np.sqrt(G, out=d)
+        d += self.eps
+        np.divide(g, d, out=d)
+        d *= self.lr
+        p -= d
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton 2012): divide by a running root-mean-square of recent gradients.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate > 0 (PyTorch's default 0.01).
+    beta : float in [0, 1)
+        Decay of the running average of squared gradients (PyTorch calls it ``alpha``).
+    eps : float
+        > 0, added *outside* the square root (PyTorch's convention).
+
+    Notes
+    -----
+    State: ``{"t", "sq_avg"}``, with ``s = sq_avg`` starting at zero::
+
+        s <- beta * s + (1 - beta) * g**2 ;   w <- w - lr * g / (sqrt(s) + eps)
+
+    The average is of the *squared* gradient (slip 3: one slide averages ``g`` itself, which can
+    be negative and has no square root).  PyTorch's ``centered`` and ``momentum`` options are
+    not included (both off by default there).
+    """
+
+    name = "rmsprop"
+    slots = ("sq_avg",)
+
+    def __init__(self, lr=0.01, beta=0.99, eps=1e-8):
+        super().__init__(lr)
+        self.beta = _unit_interval(beta, "beta")
+        self.eps = check_positive(eps, "eps")
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "beta": self.beta, "eps": self.eps}
+
+    def _update(self, p, g, t, s):
+        d = np.multiply(g, g)
+        d *= 1.0 - self.beta
+        s *= self.beta
+        s += d
+        np.sqrt(s, out=d)
+        d += self.eps
+        np.divide(g, d, out=d)
+        d *= self.lr
+        p -= d
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012): RMSprop whose step is rescaled by the RMS of past updates.
+
+    Parameters
+    ----------
+    lr : float
+        > 0; multiplies the update (PyTorch's default 1.0, i.e. Zeiler's original, rate-free
+        method).
+    rho : float in [0, 1)
+        Decay of both running averages.
+    eps : float
+        > 0, added *inside* both square roots (Zeiler's and PyTorch's convention).
+
+    Notes
+    -----
+    State: ``{"t", "sq_avg", "delta_avg"}`` (``s`` and ``u`` below), both starting at zero::
+
+        s <- rho * s + (1 - rho) * g**2
+        delta = sqrt(u + eps) / sqrt(s + eps) * g
+        u <- rho * u + (1 - rho) * delta**2
+        w <- w - lr * delta
+
+    ``sqrt(u + eps)`` carries the units of ``w``, so the update has the right units without a
+    hand-tuned rate; ``eps`` also sets the size of the very first steps (about
+    ``sqrt(eps / (1 - rho))``, 3e-3 with the defaults).
+    """
+
+    name = "adadelta"
+    slots = ("sq_avg", "delta_avg")
+
+    def __init__(self, lr=1.0, rho=0.9, eps=1e-6):
+        super().__init__(lr)
+        self.rho = _unit_interval(rho, "rho")
+        self.eps = check_positive(eps, "eps")
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "rho": self.rho, "eps": self.eps}
+
+    def _update(self, p, g, t, s, u):
+        rho, eps = self.rho, self.eps
+        d = np.multiply(g, g)
+        d *= 1.0 - rho
+        s *= rho
+        s += d
+        np.add(s, eps, out=d)
+        np.sqrt(d, out=d)  # d = sqrt(s + eps)
+        delta = np.add(u, eps)
+        np.sqrt(delta, out=delta)
+        delta /= d
+        delta *= g  # delta = sqrt(u + eps) / sqrt(s + eps) * g
+        np.multiply(delta, delta, out=d)
+        d *= 1.0 - rho
+        u *= rho
+        u += d
+        delta *= self.lr
+        p -= delta
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015): momentum on the gradient plus RMSprop scaling, bias-corrected.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate alpha > 0.
+    beta1, beta2 : float in [0, 1)
+        Decay rates of the first-moment (mean) and second-moment (uncentred variance) averages.
+    eps : float
+        > 0, added *outside* the square root, to the bias-corrected RMS (PyTorch's convention).
+    bias_correction : bool, keyword-only
+        True (default) is Adam.  False drops the corrections (the form on one slide, slip 6);
+        it exists for the "common slip" demonstration only.
+
+    Notes
+    -----
+    State: ``{"t", "m", "v"}``, both averages starting at zero; ``t`` counts steps from 1::
+
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1**t) ;   v_hat = v / (1 - beta2**t)
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+
+    Because ``m`` and ``v`` start at zero they are biased towards zero early on; dividing by
+    ``1 - beta**t`` removes the bias, so the first step has size about ``lr`` whatever the
+    gradient's scale.  Without the correction the first step is ``(1 - beta1)/sqrt(1 - beta2)``
+    times that: about 3.2 times *larger* for the default betas, and smaller only when
+    ``1 - beta1 < sqrt(1 - beta2)`` (for instance beta1 = 0.99, beta2 = 0.999).  Either way
+    the uncorrected step size depends on the betas instead of on ``lr``.  This equals PyTorch's
+    ``torch.optim.Adam`` (AMSGrad and weight decay are not included).
+    """
+
+    name = "adam"
+    slots = ("m", "v")
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, *, bias_correction=True):
+        super().__init__(lr)
+        self.beta1 = _unit_interval(beta1, "beta1")
+        self.beta2 = _unit_interval(beta2, "beta2")
+        self.eps = check_positive(eps, "eps")
+        self.bias_correction = bool(bias_correction)
+
+    def hyperparameters(self):
+        hp = {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        if not self.bias_correction:
+            hp["bias_correction"] = False
+        return hp
+
+    def _update(self, p, g, t, m, v):
+        b1, b2 = self.beta1, self.beta2
+        d = np.multiply(g, 1.0 - b1)
+        m *= b1
+        m += d
+        np.multiply(g, g, out=d)
+        d *= 1.0 - b2
+        v *= b2
+        v += d
+        if self.bias_correction:
+            # lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) == (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2)):
+            # the right-hand side saves one pass over the array (Kingma & Ba, section 2).
+            sqrt_bc2 = math.sqrt(1.0 - b2**t)
+            step_size = self.lr * sqrt_bc2 / (1.0 - b1**t)
+            eps = self.eps * sqrt_bc2
+        else:
+            step_size, eps = self.lr, self.eps
+        np.sqrt(v, out=d)
+        d += eps
+        np.divide(m, d, out=d)
+        d *= step_size
+        p -= d
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation, PyTorch's variant (iRprop-, Igel & Huesken 2000).
+
+    Parameters
+    ----------
+    lr : float
+        > 0; the initial step size of every weight (Rprop's Delta_0).  Changing ``lr`` later has
+        no effect: the step sizes live in the state.
+    etas : (eta_minus, eta_plus)
+        Step-size factors with 0 < eta_minus < 1 < eta_plus (default (0.5, 1.2)).
+    step_sizes : (min, max)
+        Bounds for the step sizes, 0 <= min < max (default (1e-6, 50)).
+
+    Notes
+    -----
+    Only the *sign* of the gradient is used (slip 4).  State: ``{"t", "prev", "step_size"}``,
+    ``prev`` (last effective gradient) starting at zero and ``step_size`` at ``lr``.
+    Per weight::
+
+        if g * prev > 0:  step_size <- min(step_size * eta_plus,  max)   # same sign: speed up
+        if g * prev < 0:  step_size <- max(step_size * eta_minus, min)   # sign flip: we jumped
+                          g <- 0                                         # over a minimum; pause
+        w <- w - sign(g) * step_size ;   prev <- g
+
+    Setting ``g`` to 0 after a sign flip means the weight does not move on that step and the
+    next step neither grows nor shrinks its step size (the "i", improved, in iRprop-; the "-"
+    says the previous step is not undone).  The original Rprop (Riedmiller & Braun 1993)
+    instead undoes the previous step ("weight backtracking").  Rprop suits full-batch
+    training; with noisy mini-batch gradients the signs flip at random.
+    """
+
+    name = "rprop"
+    slots = ("prev", "step_size")
+
+    def __init__(self, lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+        super().__init__(lr)
+        eta_minus, eta_plus = _pair(etas, "etas")
+        if not 0.0 < eta_minus < 1.0 < eta_plus:
+            raise ValueError(f"etas must satisfy 0 < eta_minus < 1 < eta_plus; got etas={etas!r}")
+        lo, hi = _pair(step_sizes, "step_sizes")
+        check_nonnegative(lo, "step_sizes[0]")
+        if not hi > lo:
+            raise ValueError(f"step_sizes must satisfy 0 <= min < max; got step_sizes={step_sizes!r}")
+        self.etas = (eta_minus, eta_plus)
+        self.step_sizes = (lo, hi)
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "etas": self.etas, "step_sizes": self.step_sizes}
+
+    def _init_slot(self, slot, p):
+        if slot == "step_size":
+            return np.full_like(p, self.lr)
+        return np.zeros_like(p)
+
+    def _update(self, p, g, t, prev, step_size):
+        eta_minus, eta_plus = self.etas
+        same = np.multiply(g, prev)
+        flipped = same < 0
+        same = same > 0
+        factor = np.where(same, eta_plus, np.where(flipped, eta_minus, 1.0))
+        step_size *= factor
+        np.clip(step_size, self.step_sizes[0], self.step_sizes[1], out=step_size)
+        prev[...] = g
+        prev[flipped] = 0.0  # after a flip the gradient counts as 0: no move, no change next time
+        d = np.sign(prev)
+        d *= step_size
+        p -= d
+
+
+def _pair(value, name: str) -> tuple[float, float]:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers; got {value!r}") from None
+    return check_nonnegative(a, f"{name}[0]"), check_nonnegative(b, f"{name}[1]")
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta, Adam, Rprop)
+}
+"""Name -> optimizer class, for dropdowns: ``OPTIMIZERS["adam"](lr=1e-3)``."""
+
+
+def get_optimizer(name: str, **hyperparameters) -> Optimizer:
+    """Build an optimizer by registry name, e.g. ``get_optimizer("momentum", lr=0.1, mu=0.9)``."""
+    check_choice(name, "name", OPTIMIZERS)
+    return OPTIMIZERS[name](**hyperparameters)
+
+
+# --------------------------------------------------------------------------------------------
+# trajectories on a gradient function (loss-surface demos)
+# --------------------------------------------------------------------------------------------
+def _as_point(w0) -> np.ndarray:
+    return np.array(as_array(w0, "w0"), dtype=np.float64, copy=True)
+
+
+def _grad_at(grad_fn: Callable, w: np.ndarray, step: int) -> np.ndarray:
+    g = np.asarray(grad_fn(w.copy()), dtype=np.float64)
+    if g.shape != w.shape:
+        raise ShapeError(f"grad_fn must return an array of shape {shape_str(w.shape)}; got {shape_str(g.shape)}")
+    if not np.isfinite(g).all():
+        raise ValueError(f"grad_fn returned a non-finite gradient at step {step}, w = {w}")
+    return g
+
+
+def optimize_path(optimizer: Optimizer, grad_fn: Callable, w0, n_steps: int) -> np.ndarray:
+    """Run ``optimizer`` from ``w0`` on a gradient function and return the path.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    grad_fn : callable
+        ``grad_fn(w) -> ndarray`` of ``w``'s shape, e.g. a loss surface's gradient.
+    w0 : array_like, shape (D,) (any shape works)
+        Start point; not modified (a float64 copy is optimized).
+    n_steps : int >= 0
+
+    Returns
+    -------
+    path : ndarray, shape (n_steps + 1, *w0.shape)
+        ``path[0] = w0``; ``path[k]`` is the point after ``k`` steps.
+    """
+    n_steps = _check_steps(n_steps)
+    w = _as_point(w0)
+    params = {"w": w}
+    state = optimizer.init_state(params)
+    path = np.empty((n_steps + 1, *w.shape))
+    path[0] = w
+    for k in range(n_steps):
+        optimizer.step(params, {"w": _grad_at(grad_fn, w, k)}, state)
+        path[k + 1] = w
+    return path
+
+
+def nesterov_sutskever_path(grad_fn: Callable, w0, lr, mu=0.9, n_steps: int = 100):
+    """Nesterov momentum in the look-ahead form of Sutskever et al. (2013).
+
+    ::
+
+        v <- mu * v - lr * grad_fn(w + mu * v) ;   w <- w + v        (v starts at 0)
+
+    Parameters
+    ----------
+    grad_fn : callable
+        ``grad_fn(w) -> ndarray`` of ``w``'s shape.
+    w0 : array_like
+        Start point (not modified).
+    lr : float > 0
+    mu : float in [0, 1)
+    n_steps : int >= 0
+
+    Returns
+    -------
+    w_path, v_path : ndarray, shape (n_steps + 1, *w0.shape)
+        Weights and velocities after each step (index 0 is the start).  ``w_path + mu * v_path``
+        are the look-ahead points, which are exactly the weights that :class:`Nesterov`
+        (PyTorch's form) produces: ``optimize_path(Nesterov(lr, mu), grad_fn, w0, n_steps)``.
+    """
+    lr = check_positive(lr, "lr")
+    mu = _unit_interval(mu, "mu")
+    n_steps = _check_steps(n_steps)
+    w = _as_point(w0)
+    v = np.zeros_like(w)
+    w_path = np.empty((n_steps + 1, *w.shape))
+    v_path = np.zeros_like(w_path)
+    w_path[0] = w
+    for k in range(n_steps):
+        v = mu * v - lr * _grad_at(grad_fn, w + mu * v, k)
+        w = w + v
+        w_path[k + 1] = w
+        v_path[k + 1] = v
+    return w_path, v_path
+
+
+def _check_steps(n_steps) -> int:
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+        raise ValueError(f"n_steps must be an int >= 0; got {n_steps!r}")
+    return int(n_steps)
