@@ -1,0 +1,50 @@
+# nbgrader configuration for the course. This directory is the course root.
+#
+#   solutions/<assignment>/<notebook>.ipynb   instructor versions (nbgrader's source directory)
+#   assignments/<assignment>/<notebook>.ipynb what `nbgrader generate_assignment <assignment> --force`
+#                                             writes (nbgrader's release directory; committed)
+#   submitted/ autograded/ feedback/ gradebook.db   nbgrader's working data (git-ignored)
+#
+# Autograding never trusts the student's kernel: nngrader.preprocessors.TrustedVerdicts replaces
+# every autograded test cell's output with a verdict computed in a fresh process (nngrader/).
+# A whole class in parallel: `python -m nngrader.grade_all <assignment>`. `python -m nngrader ARGS`
+# is `nbgrader ARGS`, started faster and working without an activated virtual environment.
+import os
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "nn-fundamentals"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+
+# Kernel: one cell may run 15 s; a kernel that dies or hangs is replaced (ResilientExecute).
+c.Execute.timeout = 15
+c.Execute.startup_timeout = 60
+c.Execute.iopub_timeout = 4
+c.Execute.shutdown_kernel = "immediate"  # nothing to save in a grading kernel; saves ~0.2 s a notebook
+
+# A deleted test cell comes back from the gradebook (and is graded) instead of needing a manual grade.
+c.OverwriteCells.add_missing_cells = True
+
+c.Autograde.autograde_preprocessors = [
+    "nngrader.preprocessors.ResilientExecute",
+    "nngrader.preprocessors.TrustedVerdicts",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# The sandbox that runs student code for the verdicts.
+c.TrustedVerdicts.cell_timeout = 10
+c.TrustedVerdicts.time_budget = 240
+c.TrustedVerdicts.memory_mb = 4096
+
+# Secret for the hidden cases' seeds: keep it in the grader's environment (or in the file
+# nngrader_secret.txt at the course root; never commit it). It is moved out of the environment
+# here so that student kernels, which inherit the environment, never see it.
+_secret = os.environ.pop("NNGRADER_SECRET", "")
+if _secret:
+    c.TrustedVerdicts.secret = _secret

@@ -1,0 +1,94 @@
+"""``check(grade_id, ...)``: the advisory test a notebook's test cell runs in the student's kernel.
+
+It runs the same spec as the autograder (:mod:`nngrader.specs`), calls the student's functions
+right here, prints a readable diagnosis to stdout and raises :class:`CheckFailed` (an
+AssertionError) unless every case passed, so ``nbgrader validate`` passes a correct notebook
+and ``nbgrader validate --invert`` flags an unfinished one.
+
+It decides nothing: at autograde time (``NBGRADER_EXECUTION=autograde``) it only prints a
+note, and the autograder replaces the cell's output with a verdict computed in a fresh
+process (:mod:`nngrader.preprocessors`). Monkeypatching this function, NumPy or nnkit in the
+kernel therefore changes nothing about the grade.
+
+Nothing here writes to stderr: NumPy floating-point warnings and ``warnings`` are silenced
+while the checks run.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from . import specs
+from .sandbox import Outcome, call_watched, pack, resolve_forbidden, unpack
+from .verdict import quiet, run_check
+
+__all__ = ["check", "CheckFailed"]
+
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` when not every case passed. Shown without a long traceback."""
+
+    def _render_traceback_(self):  # IPython uses this instead of the traceback
+        return [f"CheckFailed: {self}"]
+
+
+class _KernelRunner:
+    def __init__(self, functions: dict):
+        self.functions = functions
+
+    def call(self, function, args, kwargs, forbidden, timeout) -> Outcome:
+        fn = self.functions.get(function)
+        if not callable(fn):
+            return Outcome("missing", f"{function} is not defined" if fn is None else f"{function} is not a function")
+        # fresh copies, exactly as the sandbox receives them: the student may modify them freely
+        a_struct, arrays = pack(list(args))
+        k_struct, arrays = pack(dict(kwargs), arrays)
+        args = unpack(a_struct, arrays, allow_rng=True)
+        kwargs = unpack(k_struct, arrays, allow_rng=True)
+        # stderr output in a test cell fails it under nbgrader: send the student's to stdout
+        with contextlib.redirect_stderr(sys.stdout):
+            r = call_watched(fn, args, kwargs, resolve_forbidden(forbidden), alarm=max(float(timeout), 1.0) * 4)
+        out = Outcome(r["status"], r["error"], None, r["forbidden_calls"], r["tampered"])
+        if r["status"] == "timeout":
+            out.error = f"{function} {r['error']}"
+        if r["status"] == "ok":
+            out.value = unpack(r["value"], r["arrays"])
+        return out
+
+
+def check(grade_id: str, *functions, hidden: bool = False) -> None:
+    """Run the visible (or, with ``hidden=True``, the hidden) cases of one graded function.
+
+    Parameters
+    ----------
+    grade_id : str
+        The nbgrader grade id of the test cell (see ``nngrader/specs/<assignment>.py``).
+    *functions : the student's functions, in the order the spec lists them, or one dict
+        (such as ``globals()``) to look them up by name.
+    hidden : bool
+        Run the hidden cases instead of the visible ones.
+    """
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        print(f"[nngrader] {grade_id}: graded by the autograder in a fresh process.")
+        return None
+    chk = specs.find(grade_id)
+    if len(functions) == 1 and isinstance(functions[0], dict):
+        namespace = functions[0]
+        bound = {name: namespace.get(name) for name in chk.functions}
+    else:
+        if len(functions) != len(chk.functions):
+            raise TypeError(
+                f"check({grade_id!r}, ...) takes {len(chk.functions)} function(s): "
+                f"{', '.join(chk.functions)}; got {len(functions)}"
+            )
+        bound = dict(zip(chk.functions, functions))
+    with quiet():
+        verdict = run_check(chk, _KernelRunner(bound), specs.get_secret(), ("hidden",) if hidden else ("visible",))
+    print(verdict.text(advisory=True), end="")
+    if not verdict.passed:
+        kind = "hidden" if hidden else "visible"
+        raise CheckFailed(
+            f"{grade_id}: {verdict.score:g} / {verdict.points:g} on the {kind} cases; see the diagnosis above"
+        )
+    return None

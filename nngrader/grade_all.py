@@ -1,0 +1,501 @@
+"""Autograde every collected submission of an assignment, in parallel, one process per student.
+
+Usage (from the course root, the folder with nbgrader_config.py)::
+
+    python -m nngrader.grade_all 01_perceptron                 # everyone in submitted/, 2 workers
+    python -m nngrader.grade_all 01_perceptron --student alice # regrade one student alone
+    python -m nngrader.grade_all 01_perceptron --workers 1 --csv grades/01.csv
+
+For every student it runs ``nbgrader autograde <assignment> --student <id> --force`` in a process
+of its own (forked from a server that has imported nbgrader once), with its own time limit.
+A crash, a timeout or a notebook nbgrader cannot read (malformed JSON, metadata from a newer
+nbgrader) fails that student only:
+
+- the attempt is retried once (and up to 3 more times when SQLite reports "database is locked":
+  the gradebook is single-writer and two graders may meet there);
+- the student's previous ``autograded/`` folder is put back, and the grades CSV keeps the
+  student's previous row, marked as failed, so a failed regrade never loses a grade;
+- the failure is reported and the command exits with status 1 after all the others are done.
+
+Then it runs ``nbgrader generate_feedback`` (HTML in ``feedback/<student>/<assignment>/``) and
+writes ``grades_<assignment>.csv`` with one row per student: status, total score and each graded
+cell's score (``nbgrader export`` still gives nbgrader's own whole-course CSV).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["main", "grade_all", "StudentRun"]
+
+LOCKED = "database is locked"
+
+
+@dataclass
+class StudentRun:
+    student: str
+    ok: bool = False
+    attempts: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    log: str = field(default="", repr=False)
+
+
+def _nbgrader(root: Path, args: list[str], timeout: float) -> tuple[int | None, str]:
+    """Run ``python -m nngrader ARGS`` in ``root``; (returncode or None on timeout, output)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nngrader", *args],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # so a timeout kills nbgrader, its kernel and its sandbox together
+        text=True,
+        errors="replace",
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, _ = proc.communicate()
+        return None, out
+
+
+_BOILERPLATE = ("There was an error processing", "Please see")
+
+
+# Each student is graded in a process of its own, forked from a "zygote" process that has already
+# imported nbgrader, nngrader and nnkit (and the assignment's spec): the child runs nbgrader's own
+# `autograde A --student S --force` without paying ~1.5 s of imports again. If the zygote cannot
+# be used, every student gets a fresh `python -m nngrader autograde ...` instead.
+_ZYGOTE_BOOT = "import sys; sys.path.insert(0, {root!r}); from nngrader.grade_all import _zygote_main; _zygote_main()"
+
+
+def _autograde_child(root: str, assignment: str, student: str, log_path: str) -> None:
+    """Body of one student's grading process (forked from the zygote); never returns."""
+    code = 1
+    try:
+        os.setsid()  # own process group: a timeout kills nbgrader and everything it started
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.chdir(root)
+        from nbgrader.apps.nbgraderapp import NbGraderApp
+
+        NbGraderApp.launch_instance(argv=["autograde", assignment, "--student", student, "--force"])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def _zygote_main() -> None:
+    """Preload, then fork one grading process per request line read on stdin (JSON).
+
+    Replies on stdout, one JSON line each: ``{"id", "pid"}`` after the fork, ``{"id", "exit"}``
+    when the process ends (negative: killed by that signal).
+    """
+    import json
+    import select
+
+    sys.modules.setdefault("rfc3987_syntax", None)
+    for name in ("nngrader.__main__", "nngrader.preprocessors", "nngrader.specs", "nngrader.verdict", "nnkit"):
+        try:
+            __import__(name)
+        except Exception:
+            pass
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing else may write on the reply channel
+
+    def emit(msg):
+        out.write(json.dumps(msg) + "\n")
+        out.flush()
+
+    children: dict[int, int] = {}
+    buf = b""
+    eof = False
+    while not (eof and not children):
+        if not eof:
+            ready, _, _ = select.select([0], [], [], 0.05)
+            if ready:
+                chunk = os.read(0, 65536)
+                buf += chunk
+                if not chunk:  # grade_all is gone (it only closes stdin when no one is graded)
+                    eof = True
+                    for pid in children:
+                        try:
+                            os.killpg(pid, signal.SIGKILL)
+                        except (ProcessLookupError, PermissionError):
+                            pass
+        else:
+            time.sleep(0.05)
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            req = json.loads(line)
+            try:
+                from nngrader import specs
+
+                specs.load(req["assignment"])  # import the spec (and nnkit) once, before forking
+            except Exception:
+                pass
+            pid = os.fork()
+            if pid == 0:
+                out.close()
+                _autograde_child(req["root"], req["assignment"], req["student"], req["log"])
+            children[pid] = req["id"]
+            emit({"id": req["id"], "pid": pid})
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                children.clear()
+                break
+            if pid == 0:
+                break
+            rid = children.pop(pid, None)
+            if rid is not None:
+                emit({"id": rid, "exit": os.waitstatus_to_exitcode(status)})
+
+
+class _ZygoteDead(Exception):
+    pass
+
+
+class _Zygote:
+    """Parent side of :func:`_zygote_main`; thread-safe."""
+
+    def __init__(self):
+        import json
+
+        self._json = json
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE_BOOT.format(root=str(Path(__file__).resolve().parents[1]))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.lock = threading.Lock()
+        self.next_id = 0
+        self.waiting: dict[int, dict] = {}
+        self.dead = False
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                msg = self._json.loads(line)
+                slot = self.waiting[msg["id"]]
+            except (ValueError, KeyError, TypeError):
+                continue
+            key = "pid" if "pid" in msg else "exit"
+            slot[key] = msg[key]
+            slot["event_" + key].set()
+        with self.lock:
+            self.dead = True
+            for slot in self.waiting.values():
+                slot["event_pid"].set()
+                slot["event_exit"].set()
+
+    def run(self, root: Path, assignment: str, student: str, log_path: str, timeout: float) -> int | None:
+        with self.lock:
+            if self.dead:
+                raise _ZygoteDead()
+            rid = self.next_id
+            self.next_id += 1
+            slot = self.waiting[rid] = {"event_pid": threading.Event(), "event_exit": threading.Event()}
+            req = {"id": rid, "root": str(root), "assignment": assignment, "student": student, "log": log_path}
+            try:
+                self.proc.stdin.write((self._json.dumps(req) + "\n").encode())
+                self.proc.stdin.flush()
+            except OSError:
+                self.dead = True
+                raise _ZygoteDead() from None
+        try:
+            if not slot["event_pid"].wait(120) or "pid" not in slot:
+                raise _ZygoteDead()
+            if slot["event_exit"].wait(timeout) and "exit" in slot:
+                return slot["exit"]
+            if "exit" not in slot and self.dead:
+                raise _ZygoteDead()
+            for kill in (os.killpg, os.kill):  # timed out
+                try:
+                    kill(slot["pid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            slot["event_exit"].wait(30)
+            return None
+        finally:
+            with self.lock:
+                self.waiting.pop(rid, None)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+def _autograde(root: Path, assignment: str, student: str, timeout: float, zygote: _Zygote | None):
+    """``nbgrader autograde A --student S --force`` in its own process; (returncode or None, output)."""
+    if zygote is not None:
+        fd, log_path = tempfile.mkstemp(prefix=f"nngrader-{student}-", suffix=".log")
+        os.close(fd)
+        try:
+            code = zygote.run(root, assignment, student, log_path, timeout)
+            with open(log_path, errors="replace") as f:
+                return code, f.read()
+        except _ZygoteDead:
+            pass
+        finally:
+            os.unlink(log_path)
+    return _nbgrader(root, ["autograde", assignment, "--student", student, "--force"], timeout)
+
+
+def _failure_reason(code: int | None, out: str, timeout: float) -> str:
+    """One line for the report: nbgrader's last real ERROR record (a traceback's final line)."""
+    if code is None:
+        return f"timed out after {timeout:g} s"
+    records: list[list[str]] = []
+    for line in out.splitlines():
+        if line.startswith("["):
+            records.append([line])
+        elif records:
+            records[-1].append(line)
+    for rec in reversed(records):
+        head = rec[0].split("] ", 1)
+        if len(head) < 2 or "| ERROR" not in head[0] and "| CRITICAL" not in head[0]:
+            continue
+        if head[1].startswith(_BOILERPLATE):
+            continue
+        rest = [ln.strip() for ln in rec[1:] if ln.strip()]
+        text = rest[-1] if any("Traceback" in ln for ln in rec) and rest else " ".join([head[1].strip(), *rest])
+        return " ".join(text.split())[:200]
+    return f"nbgrader exited with status {code}"
+
+
+def autograde_student(root: Path, assignment: str, student: str, *, timeout: float, retries: int = 1,
+                      zygote: _Zygote | None = None) -> StudentRun:
+    """Autograde one student in a fresh process; restore their previous results if it fails."""
+    run = StudentRun(student)
+    graded = root / "autograded" / student / assignment
+    backup = None
+    if graded.exists():
+        backup = Path(tempfile.mkdtemp(prefix="nngrader-backup-")) / assignment
+        shutil.copytree(graded, backup)
+    t0 = time.monotonic()
+    lock_retries = 3
+    try:
+        while True:
+            run.attempts += 1
+            code, out = _autograde(root, assignment, student, timeout, zygote)
+            run.log = out
+            if code == 0:
+                run.ok = True
+                break
+            if code is not None and LOCKED in out and lock_retries > 0:
+                lock_retries -= 1
+                run.attempts -= 1
+                time.sleep(1.0 + 2.0 * (3 - lock_retries))
+                continue
+            run.reason = _failure_reason(code, out, timeout)
+            if run.attempts > retries:
+                break
+    finally:
+        run.seconds = time.monotonic() - t0
+        if backup is not None:
+            if not run.ok:
+                if graded.exists():
+                    shutil.rmtree(graded)
+                shutil.copytree(backup, graded)
+            shutil.rmtree(backup.parent, ignore_errors=True)
+    return run
+
+
+def discover(root: Path, assignment: str) -> list[str]:
+    """Students with a collected submission: ``submitted/<student>/<assignment>/``."""
+    base = root / "submitted"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir())
+
+
+def _read_csv(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if "student" not in (reader.fieldnames or []):  # not ours (e.g. `nbgrader export` output)
+            return {}
+        return {row["student"]: row for row in reader}
+
+
+def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, StudentRun]) -> list[dict]:
+    """One row per student; students who failed this time keep their previous row (status says so)."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    course_id = _course_id(root)
+    previous = _read_csv(path)
+    rows: dict[str, dict] = {}
+    cell_names: list[str] = []
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            a = gb.find_assignment(assignment)
+        except MissingEntry:
+            a = None
+        if a is not None:
+            for nb in a.notebooks:
+                cell_names += [f"{nb.name}:{gc.name}" for gc in nb.grade_cells]
+            for sub in a.submissions:
+                st = sub.student.id
+                row = {"student": st, "assignment": assignment, "score": round(sub.score, 2),
+                       "max_score": sub.max_score, "needs_manual_grade": sub.needs_manual_grade,
+                       "status": "graded"}
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        row[f"{nb.name}:{g.name}"] = "" if g.score is None else round(g.score, 2)
+                rows[st] = row
+    for st, old in previous.items():
+        # not graded now: a failed student keeps their row; a graded one is refreshed from the
+        # gradebook (which holds any manual grades given since)
+        if st not in runs and (st not in rows or str(old.get("status", "")).startswith("FAILED")):
+            rows[st] = dict(old)
+    for st, run in runs.items():
+        if run.ok:
+            rows.setdefault(st, {"student": st, "assignment": assignment})["status"] = "graded"
+            continue
+        row = dict(previous.get(st) or rows.get(st) or {"student": st, "assignment": assignment})
+        had = bool(previous.get(st, {}).get("score") not in (None, ""))
+        row["status"] = f"FAILED ({run.reason})" + ("; previous grade kept" if had else "")
+        if not had:
+            row.update(score="", max_score="")
+        rows[st] = row
+    fields = ["student", "assignment", "status", "score", "max_score", "needs_manual_grade", *cell_names]
+    for r in rows.values():
+        fields += [k for k in r if k not in fields]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        for st in sorted(rows):
+            w.writerow(rows[st])
+    os.replace(tmp, path)
+    return [rows[st] for st in sorted(rows)]
+
+
+def _course_id(root: Path) -> str:
+    """The course id from nbgrader_config.py (nbgrader's own loader), default 'default_course'."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    saved = dict(os.environ)  # the config moves NNGRADER_SECRET out of the environment
+    try:
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        return str(cfg.CourseDirectory.course_id) if "course_id" in cfg.CourseDirectory else "default_course"
+    except Exception:
+        return "default_course"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def grade_all(root: Path, assignment: str, *, students: list[str] | None = None, workers: int = 2,
+              timeout: float = 600.0, retries: int = 1, csv_path: Path | None = None,
+              feedback: bool = True, out=print) -> dict[str, StudentRun]:
+    """Autograde, generate feedback, write the CSV; returns the per-student runs."""
+    root = Path(root).resolve()
+    everyone = discover(root, assignment)
+    todo = list(students) if students else everyone
+    missing = [s for s in todo if s not in everyone]
+    if missing:
+        raise SystemExit(f"no submission of {assignment} for: {', '.join(missing)} (looked in submitted/)")
+    if not todo:
+        raise SystemExit(f"no submissions of {assignment} in {root / 'submitted'}")
+    out(f"Autograding {len(todo)} submission(s) of {assignment} with {workers} worker(s)")
+    runs: dict[str, StudentRun] = {}
+    t0 = time.monotonic()
+    zygote = _Zygote() if hasattr(os, "fork") else None
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(autograde_student, root, assignment, s, timeout=timeout, retries=retries,
+                                   zygote=zygote) for s in todo]
+            for done, fut in enumerate(as_completed(futures), 1):
+                run = fut.result()
+                runs[run.student] = run
+                state = "graded" if run.ok else f"FAILED: {run.reason}"
+                out(f"  [{done}/{len(todo)}] {run.student}: {state} ({run.seconds:.1f} s, {run.attempts} attempt(s))")
+    finally:
+        if zygote is not None:
+            zygote.close()
+    wall = time.monotonic() - t0
+    ok = [r for r in runs.values() if r.ok]
+    if ok:
+        med = statistics.median(r.seconds for r in ok)
+        out(f"Autograded {len(ok)}/{len(runs)} in {wall:.1f} s wall ({med:.1f} s median per student)")
+    if feedback and ok:
+        # everyone at once (one nbgrader start), or only the students regraded now
+        batches = [[]] if not students else [["--student", r.student] for r in ok]
+        for extra in batches:
+            code, log = _nbgrader(root, ["generate_feedback", assignment, "--force", *extra], timeout)
+            if code != 0:
+                out(f"generate_feedback {' '.join(extra)} FAILED ({_failure_reason(code, log, timeout)})")
+        out(f"Feedback HTML in {root / 'feedback'}/<student>/{assignment}/")
+    csv_path = Path(csv_path) if csv_path else root / f"grades_{assignment}.csv"
+    if not csv_path.is_absolute():
+        csv_path = root / csv_path
+    write_grades_csv(root, assignment, csv_path, runs)
+    out(f"Grades written to {csv_path}")
+    for r in runs.values():
+        if not r.ok:
+            out(f"FAILED {r.student}: {r.reason}")
+    return runs
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nngrader.grade_all", description=__doc__.split("\n\n")[0])
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--workers", type=int, default=2, help="parallel graders (default 2)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per student and attempt (default 600)")
+    p.add_argument("--retries", type=int, default=1, help="extra attempts after a failure (default 1)")
+    p.add_argument("--csv", default=None,
+                   help="grades CSV, relative to the course root (default grades_<assignment>.csv)")
+    p.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    p.add_argument("--root", default=".", help="course root (default: current directory)")
+    a = p.parse_args(argv)
+    runs = grade_all(Path(a.root), a.assignment, students=a.student, workers=a.workers, timeout=a.timeout,
+                     retries=a.retries, csv_path=Path(a.csv) if a.csv else None, feedback=not a.no_feedback)
+    return 0 if all(r.ok for r in runs.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

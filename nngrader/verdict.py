@@ -1,0 +1,321 @@
+"""Verdicts: run a check's cases through a runner and turn the results into points and advice.
+
+Used in two places with the same code:
+
+- the autograder (:mod:`nngrader.preprocessors`), where the runner is a sandbox
+  :class:`~nngrader.sandbox.Session` and this module runs in the grader's own process;
+- :func:`nngrader.check` in the student's kernel (advisory only).
+
+Scoring rule
+------------
+Every case is judged as a list of :class:`Part` (for example one per returned tensor). A case
+scores ``passed parts / parts``; a case that raised, timed out, crashed or returned the wrong
+type scores 0. The check scores ``points * mean(case scores)``, rounded *down* to 0.01 so a
+check that is not fully right never shows full points. Two things zero the whole check:
+calling a forbidden nnkit function (the function was not written by the student) and
+switching off the grader's call watcher (tampering).
+
+Comparison helpers for spec writers: :func:`compare_exact`, :func:`compare_close`,
+:func:`gradient_parts`. Each returns :class:`Part` objects whose message names the quantity,
+the index and the size of the error, e.g. ``dW2: relative error 0.53 at index (1, 0) ...``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Part",
+    "CaseReport",
+    "Verdict",
+    "run_check",
+    "compare_exact",
+    "compare_close",
+    "gradient_parts",
+    "as_numeric",
+    "quiet",
+]
+
+MAX_LINES = 60
+MAX_HARD_FAILURES = 2  # cases that time out or crash before the rest of a check is skipped
+
+
+@dataclass
+class Part:
+    """One judged quantity of one case: ``ok`` and a message (shown when it failed, or as a note)."""
+
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class CaseReport:
+    kind: str  # visible | hidden
+    number: int
+    label: str
+    fraction: float
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    grade_id: str
+    title: str
+    points: float
+    score: float
+    cases: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.points
+
+    def text(self, *, advisory: bool = False) -> str:
+        """The diagnosis shown in the test cell (stdout)."""
+        n_ok = sum(c.fraction >= 1.0 for c in self.cases)
+        head = f"{self.title}: {_fmt_pts(self.score)} / {_fmt_pts(self.points)} points"
+        if self.cases:
+            head += f" ({n_ok} of {len(self.cases)} cases passed)"
+        lines = [head]
+        lines += [f"  {n}" for n in self.notes]
+        for c in self.cases:
+            tag = f"{c.kind} case {c.number}" + (f" [{c.label}]" if c.label else "")
+            if c.fraction >= 1.0:
+                lines.append(f"  {tag}: ok")
+            else:
+                state = "FAILED" if c.fraction == 0 else f"partly right ({c.fraction:.0%})"
+                lines.append(f"  {tag}: {state}")
+                lines += [f"      {m}" for m in c.messages]
+        if len(lines) > MAX_LINES:
+            lines = lines[: MAX_LINES - 1] + [f"  ... {len(lines) - MAX_LINES + 1} more lines"]
+        if advisory:
+            lines.append(
+                "(Advice only: your grade is computed when the notebook is autograded, by running "
+                "your code in a fresh process with these and further hidden cases.)"
+            )
+        else:
+            lines.append("(Graded by running your notebook's code in a fresh process; this cell's own output is not used.)")
+        return "\n".join(lines) + "\n"
+
+
+def _fmt_pts(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+@contextmanager
+def quiet():
+    """No floating-point warnings and no ``warnings`` output: nothing may reach stderr."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _floor2(x: float) -> float:
+    return math.floor(x * 100 + 1e-9) / 100
+
+
+def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points: float | None = None) -> Verdict:
+    """Run ``check``'s cases of the given kinds through ``runner``.
+
+    Nothing student code does makes this raise (errors, wrong types, crashes and timeouts all
+    become failed cases); a failure of the grading machinery itself does raise, so that the
+    autograde of that notebook fails loudly instead of recording a wrong grade.
+    ``runner.call(function, args, kwargs, forbidden, timeout) -> sandbox.Outcome``.
+    ``points`` overrides ``check.points`` (the autograder passes the cell's own points).
+    """
+    points = float(check.points if points is None else points)
+    title = ", ".join(check.functions)
+    verdict = Verdict(check.grade_id, title, points, 0.0)
+    try:
+        cases = [(kind, i + 1, c) for kind in kinds for i, c in enumerate(check.cases(kind, secret))]
+    except Exception as e:  # a broken spec must not crash the grader
+        verdict.notes.append(f"the grader could not build its test cases ({type(e).__name__}: {e}); ask the instructor")
+        return verdict
+    forbidden_hits: list[str] = []
+    tampered = False
+    stop_reason = ""
+    hard_failures = 0
+    fractions = []
+    for kind, number, case in cases:
+        report = CaseReport(kind, number, case.label, 0.0)
+        verdict.cases.append(report)
+        if stop_reason:
+            report.messages.append(stop_reason)
+            fractions.append(0.0)
+            continue
+        with quiet():
+            outcome = runner.call(case.function, case.args, case.kwargs, check.forbidden, check.timeout)
+        for name in outcome.forbidden_calls:
+            if name not in forbidden_hits:
+                forbidden_hits.append(name)
+        tampered = tampered or outcome.tampered
+        if outcome.status == "ok":
+            report.fraction, report.messages = _judge(check, case, outcome.value)
+        elif outcome.status == "missing":
+            report.messages.append(outcome.error + " (define it and run its cell)")
+            stop_reason = "not run: " + outcome.error
+        else:
+            report.messages.append(f"{case.function} {outcome.error}" if outcome.status == "error" else outcome.error)
+            if outcome.status in ("timeout", "crashed", "protocol"):
+                hard_failures += 1
+            if outcome.status == "budget" or hard_failures >= MAX_HARD_FAILURES:
+                stop_reason = f"not run: {hard_failures} earlier cases did not finish" if hard_failures else outcome.error
+        fractions.append(report.fraction)
+    score = points * (sum(fractions) / len(fractions)) if fractions else 0.0
+    if forbidden_hits:
+        names = ", ".join(n.replace(":", ".") for n in forbidden_hits)
+        verdict.notes.append(
+            f"0 points: your code called {names}, nnkit's own implementation of what this exercise asks "
+            f"you to write. Write {title} yourself with NumPy; nnkit is the reference it is compared with."
+        )
+        score = 0.0
+    if tampered:
+        verdict.notes.append(
+            "0 points: your code changed the Python profiler (sys.setprofile / threading.setprofile) "
+            "while it was being graded, which the grader uses to watch for calls into nnkit."
+        )
+        score = 0.0
+    verdict.score = min(points, _floor2(score))
+    return verdict
+
+
+def _judge(check, case, value) -> tuple[float, list]:
+    try:
+        with quiet():
+            parts = check.judge(case, value)
+        if isinstance(parts, Part):
+            parts = [parts]
+        parts = list(parts)
+        if not parts or not all(isinstance(p, Part) for p in parts):
+            raise TypeError("judge must return Part objects")
+    except Exception as e:
+        return 0.0, [f"the result could not be checked: {type(e).__name__}: {e}"]
+    ok = sum(bool(p.ok) for p in parts)
+    return ok / len(parts), [p.message for p in parts if not p.ok and p.message]
+
+
+# --------------------------------------------------------------------------------------------
+# comparison helpers for spec judges
+# --------------------------------------------------------------------------------------------
+def as_numeric(value, name: str):
+    """``(array, None)`` for numbers/arrays/nested numeric lists, else ``(None, Part)`` saying why."""
+    if value is None:
+        return None, Part(False, f"{name}: got None (did you forget to return it?)")
+    if isinstance(value, str):
+        return None, Part(False, f"{name}: got a string {value[:40]!r}, expected a number or an array")
+    if isinstance(value, dict):
+        return None, Part(False, f"{name}: got a dict, expected a number or an array")
+    try:
+        a = np.asarray(value)
+    except Exception:
+        return None, Part(False, f"{name}: could not be read as an array")
+    if a.dtype.kind not in "biuf":
+        return None, Part(False, f"{name}: got {type(value).__name__} data that is not numeric")
+    return a, None
+
+
+def _fmt_index(ix) -> str:
+    return "(" + ", ".join(str(int(i)) for i in ix) + ("," if len(ix) == 1 else "") + ")"
+
+
+def _fmt_val(v) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.6g}"
+
+
+def _shape_ok(a: np.ndarray, expected: np.ndarray, name: str, scalar: bool):
+    if scalar and a.size == 1 and expected.size == 1:
+        return a.reshape(expected.shape), None
+    if a.shape != expected.shape:
+        return None, Part(False, f"{name}: shape {a.shape}, expected {expected.shape}")
+    return a, None
+
+
+def compare_exact(name: str, got, expected, *, scalar: bool = False, hint=None) -> Part:
+    """Exact equality of values (for discrete outputs: 0/1, labels, counts, flags).
+
+    Bool, int and float results are compared as numbers. ``scalar=True`` accepts any size-1
+    array for a size-1 answer. ``hint(index) -> str`` may add advice about the first mismatch.
+    """
+    expected = np.asarray(expected)
+    a, bad = as_numeric(got, name)
+    if bad:
+        return bad
+    a, bad = _shape_ok(a, expected, name, scalar)
+    if bad:
+        return bad
+    diff = a.astype(np.float64) != expected.astype(np.float64)
+    if not diff.any():
+        return Part(True)
+    ix = tuple(int(i) for i in np.argwhere(diff)[0])
+    if expected.ndim == 0:
+        msg = f"{name}: got {_fmt_val(a[()])}, expected {_fmt_val(expected[()])}"
+    else:
+        msg = (
+            f"{name}: {int(diff.sum())} of {diff.size} entries differ; first at index {_fmt_index(ix)}: "
+            f"got {_fmt_val(a[ix])}, expected {_fmt_val(expected[ix])}"
+        )
+    if hint is not None:
+        extra = hint(ix)
+        if extra:
+            msg += f" ({extra})"
+    return Part(False, msg)
+
+
+def compare_close(name: str, got, expected, *, tol: float = 1e-9, scalar: bool = False) -> Part:
+    """``rel_error(got, expected) <= tol`` with nnkit's relative error (one number per tensor).
+
+    The message gives the relative error, the worst index (largest ``|got - expected|``) and
+    the two values there.
+    """
+    from nnkit.gradcheck import rel_error
+
+    expected = np.asarray(expected, dtype=np.float64)
+    a, bad = as_numeric(got, name)
+    if bad:
+        return bad
+    a, bad = _shape_ok(a.astype(np.float64), expected, name, scalar)
+    if bad:
+        return bad
+    if not np.all(np.isfinite(a)):
+        ix = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        where = f" at index {_fmt_index(ix)}" if a.ndim else ""
+        return Part(False, f"{name}: contains {a[ix] if a.ndim else a[()]}{where}")
+    err = rel_error(a, expected)
+    if err <= tol:
+        return Part(True)
+    if a.ndim == 0:
+        return Part(False, f"{name}: relative error {err:.2g} (expected <= {tol:g}): got {_fmt_val(a[()])}, expected {_fmt_val(expected[()])}")
+    ix = np.unravel_index(int(np.argmax(np.abs(a - expected))), a.shape)
+    return Part(
+        False,
+        f"{name}: relative error {err:.2g} at index {_fmt_index(ix)} (expected <= {tol:g}): "
+        f"got {_fmt_val(a[ix])}, expected {_fmt_val(expected[ix])}",
+    )
+
+
+def gradient_parts(f, params: dict, analytic, **kwargs) -> list:
+    """One :class:`Part` per tensor of :func:`nnkit.gradcheck.check_gradients`.
+
+    ``f`` is the *reference* loss (nnkit), ``analytic`` the student's gradients (dict name ->
+    array, from the sandbox). Messages are check_gradients' own, e.g. ``dW2: relative error
+    0.53 at index (1, 0), analytic ... vs numeric ... (expected <= 1e-06)``.
+    """
+    from nnkit.gradcheck import check_gradients
+
+    clean = {}
+    bad = []
+    for k in params:
+        v = analytic.get(k) if isinstance(analytic, dict) else None
+        a, why = as_numeric(v, "d" + k)
+        if why is not None:
+            bad.append(why)
+            continue
+        clean[k] = a.astype(np.float64)
+    res = check_gradients(f, params, clean, **kwargs)
+    parts = [Part(bool(r.passed), r.message()) for r in res.rows if r.name in clean]
+    return parts + bad

@@ -1,0 +1,304 @@
+"""End to end: assignment 02_three_layer through the real nbgrader CLI, in a copy of the course.
+
+One ``nbgrader autograde`` run grades a class of synthetic students: the solution, the untouched
+release, plausible wrong derivations (sigmoid' written as sigmoid, a missing transpose, a bias
+gradient not summed over the batch, the squared loss without its 1/2, the output error a - y used
+with the squared loss, a forgotten cache entry) and tampering attempts. The gradebook and the
+generated feedback HTML are then checked cell by cell.
+"""
+import html
+import re
+
+import nbformat
+import pytest
+
+from test_grading_pilot import ROOT, nbgrader, new_course
+
+A, NB = "02_three_layer", "three_layer"
+FULL = {
+    "three_layer_forward": 3.0,
+    "three_layer_squared_loss": 1.0,
+    "three_layer_cross_entropy_loss": 1.0,
+    "three_layer_backward_squared": 5.0,
+    "three_layer_backward_cross_entropy": 5.0,
+}
+MANUAL = "three_layer_derivation"
+PARTIAL = "partial"  # 0 < score < max
+
+pytestmark = pytest.mark.slow
+
+
+# --- synthetic students --------------------------------------------------------------------------
+def solution_sources():
+    nb = nbformat.read(ROOT / "solutions" / A / f"{NB}.ipynb", as_version=4)
+    out = {}
+    for cell in nb.cells:
+        m = cell.metadata.get("nbgrader", {})
+        if m.get("solution"):
+            out[m["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M)
+    return out
+
+
+def release():
+    return nbformat.read(ROOT / "assignments" / A / f"{NB}.ipynb", as_version=4)
+
+
+def submission(overrides=None, *, edit=None):
+    """The release with its solution cells filled in from the solutions, some replaced."""
+    nb = release()
+    sources = {**solution_sources(), **(overrides or {})}
+    for cell in nb.cells:
+        m = cell.metadata.get("nbgrader", {})
+        if m.get("solution") and m.get("grade_id") in sources:
+            cell.source = sources[m["grade_id"]]
+    if edit:
+        edit(nb)
+    return nb
+
+
+def cell_index(nb, grade_id):
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def backward(name, *, d3, d2="(d3 @ params['W3'].T) * c['a2'] * (1 - c['a2'])",
+             d1="(d2 @ params['W2'].T) * (c['z1'] > 0)", dW2="c['a1'].T @ d2", db1="d1.sum(axis=0)"):
+    """A backward pass written like a student would, with any one line replaced."""
+    return f'''
+def {name}(X, y, params):
+    y_hat, c = forward(X, params)
+    N = X.shape[0]
+    d3 = {d3}
+    d2 = {d2}
+    d1 = {d1}
+    return {{"W1": X.T @ d1, "b1": {db1}, "W2": {dW2}, "b2": d2.sum(axis=0),
+            "W3": c["a2"].T @ d3, "b3": d3.sum(axis=0)}}
+'''
+
+
+SQ_D3 = "(y_hat - y) * y_hat * (1 - y_hat) / N"
+CE_D3 = "(y_hat - y) / N"
+UNIMPLEMENTED = {
+    "squared_loss_solution": "def squared_loss(y_hat, y):\n    raise NotImplementedError()\n",
+    "cross_entropy_loss_solution": "def cross_entropy_loss(y_hat, y):\n    raise NotImplementedError()\n",
+    "backward_cross_entropy_solution": "def backward_cross_entropy(X, y, params):\n    raise NotImplementedError()\n",
+}
+
+WRONG = {
+    # sigma'(z2) written as sigma(z2) in the squared-loss backward pass
+    "wrong_sigmoid_grad": ({
+        "backward_squared_solution": backward("backward_squared", d3=SQ_D3, d2="(d3 @ params['W3'].T) * c['a2']"),
+    }, {"three_layer_backward_squared": PARTIAL},
+        ["dW2: relative error", "it matches sigma'(z2) written as sigma(z2)"]),
+    # dW2 = delta2.T @ a1: the transposed gradient of a square matrix
+    "wrong_transpose": ({
+        "backward_cross_entropy_solution": backward("backward_cross_entropy", d3=CE_D3, dW2="d2.T @ c['a1']"),
+    }, {"three_layer_backward_cross_entropy": PARTIAL},
+        ["dW2: relative error", "its transpose matches: a transpose is missing or misplaced"]),
+    # db1 keeps one row per sample
+    "wrong_bias_sum": ({
+        "backward_cross_entropy_solution": backward("backward_cross_entropy", d3=CE_D3, db1="d1"),
+    }, {"three_layer_backward_cross_entropy": PARTIAL},
+        ["db1: analytic gradient has shape", "it has an extra leading batch axis: sum it over the batch (axis 0)"]),
+    # the squared loss without its 1/2 (a 1-point function: every case is off, so it scores 0)
+    "wrong_half": ({
+        "squared_loss_solution": "def squared_loss(y_hat, y):\n    return float(np.mean((y_hat - y) ** 2))\n",
+    }, {"three_layer_squared_loss": 0.0},
+        ["your value is twice the expected one: this course uses the 1/2 form"]),
+    # slip 8: the output error a - y used with the squared loss
+    "wrong_output_error": ({
+        "backward_squared_solution": backward("backward_squared", d3=CE_D3),
+    }, {"three_layer_backward_squared": 0.0},
+        ["dW3: relative error", "it matches the output error a3 - y: that shortcut holds only for a sigmoid "
+                                "output with cross-entropy"]),
+    # z3 left out of the cache (the output itself is right)
+    "wrong_cache": ({
+        "forward_solution": '''
+def forward(X, params):
+    a1 = np.maximum(X @ params["W1"] + params["b1"], 0)
+    z1 = X @ params["W1"] + params["b1"]
+    z2 = a1 @ params["W2"] + params["b2"]
+    a2 = 1 / (1 + np.exp(-z2))
+    y_hat = 1 / (1 + np.exp(-(a2 @ params["W3"] + params["b3"])))
+    return y_hat, {"z1": z1, "a1": a1, "z2": z2, "a2": a2}
+''',
+    }, {"three_layer_forward": PARTIAL}, ["cache['z3']: missing"]),
+}
+
+
+def _tamper_tests(nb):
+    # delete one test cell, rewrite another, strip a third of its nbgrader metadata
+    del nb.cells[cell_index(nb, "three_layer_squared_loss")]
+    nb.cells[cell_index(nb, "three_layer_cross_entropy_loss")].source = 'print("all tests passed")\n1.0'
+    cell = nb.cells[cell_index(nb, "three_layer_backward_cross_entropy")]
+    cell.metadata = {}
+    cell.source = 'print("all tests passed")\n5.0'
+
+
+def _kill_cell(nb):
+    # a top-level cell that kills its own kernel, right after the forward test
+    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    nb.cells.insert(cell_index(nb, "three_layer_forward") + 1, kill)
+
+
+TAMPER = {
+    # numpy's comparisons, the checker and nnkit's reference losses patched; an always-equal object
+    "tamper_patch": ({
+        "squared_loss_solution": '''
+import numpy, nngrader, nngrader.check, nngrader.verdict, nnkit.losses
+numpy.allclose = numpy.array_equal = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+nngrader.check = nngrader.check.check = check = lambda *a, **k: None
+nngrader.verdict.run_check = nngrader.verdict.compare_close = lambda *a, **k: None
+nnkit.losses.half_mse = nnkit.losses.binary_cross_entropy = lambda *a, **k: 0.0
+
+class AlwaysRight(float):
+    def __eq__(self, other):
+        return True
+    __ne__ = lambda self, other: False
+
+def squared_loss(y_hat, y):
+    return AlwaysRight(0.0)
+''',
+        "cross_entropy_loss_solution": "def cross_entropy_loss(y_hat, y):\n    return 0.0\n",
+    }, {"three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0},
+        ["loss: relative error 1 (expected <= 1e-09): got 0"]),
+    # deleted / edited / stripped test cells; the functions they test are not written
+    "tamper_tests": (UNIMPLEMENTED, {
+        "three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0,
+        "three_layer_backward_cross_entropy": 0.0,
+    }, ["backward_cross_entropy raised NotImplementedError", "squared_loss raised NotImplementedError"]),
+    # an endless loop inside a graded function
+    "tamper_loop": ({
+        "backward_cross_entropy_solution": "def backward_cross_entropy(X, y, params):\n    while True:\n        pass\n",
+    }, {"three_layer_backward_cross_entropy": 0.0},
+        ["backward_cross_entropy did not return within 4 s (an endless loop?)"]),
+    # a function that ends its own process, and a cell that kills the kernel
+    "tamper_kill": ({
+        "backward_squared_solution": "import os\ndef backward_squared(X, y, params):\n    os._exit(1)\n",
+    }, {"three_layer_backward_squared": 0.0}, ["backward_squared ended the process it ran in"]),
+    # answering with nnkit's own implementations (and hiding one call from the profiler)
+    "tamper_nnkit": ({
+        "squared_loss_solution": '''
+import sys
+import nnkit.losses as nkl
+def squared_loss(y_hat, y):
+    hook = sys.getprofile()
+    sys.setprofile(None)
+    value = nkl.half_mse(y_hat, y)
+    sys.setprofile(hook)
+    return value
+''',
+        "cross_entropy_loss_solution": '''
+from nnkit.losses import binary_cross_entropy
+def cross_entropy_loss(y_hat, y):
+    return binary_cross_entropy(y_hat, y)
+''',
+        "backward_cross_entropy_solution": '''
+import nnkit
+from nnkit.layers import Activation, Dense
+from nnkit.model import Sequential, loss_and_grads
+def backward_cross_entropy(X, y, params):
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(3, 2, rng), Activation("relu"), Dense(2, 2, rng), Activation("sigmoid"),
+                        Dense(2, 1, rng), Activation("sigmoid")])
+    model.set_params(params)
+    return loss_and_grads(model, X, y, "binary_cross_entropy")[1]
+''',
+    }, {"three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0,
+        "three_layer_backward_cross_entropy": 0.0},
+        ["called nnkit.losses.binary_cross_entropy, nnkit's own implementation",
+         "called nnkit.model.loss_and_grads", "changed the Python profiler"]),
+}
+EDITS = {"tamper_tests": _tamper_tests, "tamper_kill": _kill_cell}
+
+
+def students():
+    out = {"solution": (submission(), {}, []), "release": (release(), {g: 0.0 for g in FULL}, [])}
+    for name, (over, expect, diag) in {**WRONG, **TAMPER}.items():
+        out[name] = (submission(over, edit=EDITS.get(name)), expect, diag)
+    # the same wrong submission twice: the grade must not depend on the run
+    out["wrong_transpose_again"] = out["wrong_transpose"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = new_course(tmp_path_factory.mktemp("three_layer"))
+    nbgrader(course, "generate_assignment", A, "--force")
+    cases = students()
+    for student, (nb, _, _) in cases.items():
+        d = course / "submitted" / student / A
+        d.mkdir(parents=True)
+        nbformat.write(nb, d / f"{NB}.ipynb")
+    proc = nbgrader(course, "autograde", A)
+    nbgrader(course, "generate_feedback", A)
+    from nbgrader.api import Gradebook
+
+    scores, manual = {}, {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn-fundamentals") as gb:
+        for student in cases:
+            for gid in [*FULL, MANUAL]:
+                g = gb.find_grade(gid, NB, A, student)
+                scores[student, gid] = g.auto_score
+                manual[student, gid] = g.needs_manual_grade
+    return course, cases, scores, manual, proc
+
+
+def feedback_text(course, student):
+    return html.unescape((course / "feedback" / student / A / f"{NB}.html").read_text())
+
+
+def test_solution_gets_full_marks_and_release_gets_zero(graded):
+    course, cases, scores, manual, _ = graded
+    for gid, pts in FULL.items():
+        assert scores["solution", gid] == pts, gid
+        assert scores["release", gid] == 0.0, gid
+    assert manual["solution", MANUAL] and scores["solution", MANUAL] is None  # the derivation is graded by hand
+    assert scores["release", MANUAL] == 0.0 and not manual["release", MANUAL]  # left blank
+
+
+@pytest.mark.parametrize("student", list(WRONG) + list(TAMPER))
+def test_points_are_lost_exactly_where_the_submission_is_broken(graded, student):
+    course, cases, scores, manual, _ = graded
+    _, expect, diagnoses = cases[student]
+    for gid, pts in FULL.items():
+        got = scores[student, gid]
+        want = expect.get(gid, pts)
+        if want == PARTIAL:
+            assert 0 < got < pts, (gid, got)
+        else:
+            assert got == want, (gid, got, want)
+        assert not manual[student, gid], gid
+    text = feedback_text(course, student)
+    for d in diagnoses:
+        assert d in text, d
+
+
+def test_same_submission_same_grade(graded):
+    _, _, scores, _, _ = graded
+    for gid in FULL:
+        assert scores["wrong_transpose", gid] == scores["wrong_transpose_again", gid]
+
+
+def test_feedback_shows_the_verdict_and_no_test_cell_writes_to_stderr(graded):
+    course, cases, _, _, _ = graded
+    for student in cases:
+        nb = nbformat.read(course / "autograded" / student / A / f"{NB}.ipynb", as_version=4)
+        tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+        assert {c.metadata.nbgrader.grade_id for c in tests} == set(FULL), student  # deleted cells came back
+        for c in tests:
+            assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
+            assert c.outputs[0].name == "stdout"
+    text = feedback_text(course, "solution")
+    assert "backward_squared: 5 / 5 points (8 of 8 cases passed)" in text
+    assert "Graded by running your notebook's code in a fresh process" in text
+
+
+def test_release_validates_inverted_and_solution_validates(tmp_path):
+    course = new_course(tmp_path)
+    sol = nbgrader(course, "validate", f"solutions/{A}/{NB}.ipynb", script=True)
+    assert "Success! Your notebook passes all the tests." in sol.stdout, sol.stdout
+    inv = nbgrader(course, "validate", "--invert", f"assignments/{A}/{NB}.ipynb", script=True)
+    assert "Success! The notebook does not pass any tests." in inv.stdout, inv.stdout
+    rel = nbgrader(course, "validate", f"assignments/{A}/{NB}.ipynb")
+    assert f"VALIDATION FAILED ON {len(FULL) + 1} CELL(S)!" in " ".join(rel.stdout.split()), rel.stdout

@@ -1,0 +1,365 @@
+"""End to end: assignment 03_two_layer through the real nbgrader CLI, in a copy of the course.
+
+One ``nbgrader autograde`` run grades a class of synthetic students: the solution, the untouched
+release, plausible wrong answers (each breaks one graded function) and tampering attempts. The
+gradebook and the generated feedback HTML are then checked cell by cell.
+"""
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+A, NB = "03_two_layer", "two_layer"
+FULL = {
+    "twolayer_forward": 2.0,
+    "twolayer_loss": 2.0,
+    "twolayer_backward": 4.0,
+    "twolayer_softmax": 2.0,
+    "twolayer_softmax_jacobian": 2.0,
+    "twolayer_softmax_ce_grad": 2.0,
+}
+MANUAL = "twolayer_derivation"
+PARTIAL = "partial"  # 0 < score < max
+
+pytestmark = pytest.mark.slow
+
+
+def nbgrader(course, *args, check=True, timeout=900, script=False, wait=True):
+    """Run nbgrader's CLI in ``course``: ``python -m nngrader`` (fast start) or the ``nbgrader`` script."""
+    env = dict(os.environ)
+    env.pop("NNGRADER_SECRET", None)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    cmd = [str(Path(sys.executable).parent / "nbgrader")] if script else [sys.executable, "-m", "nngrader"]
+    if not wait:
+        return subprocess.Popen([*cmd, *args], cwd=course, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run([*cmd, *args], cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def new_course(tmp: Path) -> Path:
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    (course / "solutions").mkdir()
+    shutil.copytree(ROOT / "solutions" / A, course / "solutions" / A)
+    (course / "assignments").mkdir()
+    shutil.copytree(ROOT / "assignments" / A, course / "assignments" / A)
+    return course
+
+
+# --- synthetic students --------------------------------------------------------------------------
+def solution_sources():
+    nb = nbformat.read(ROOT / "solutions" / A / f"{NB}.ipynb", as_version=4)
+    out = {}
+    for cell in nb.cells:
+        m = cell.metadata.get("nbgrader", {})
+        if m.get("solution"):
+            out[m["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", cell.source, flags=re.M)
+    return out
+
+
+def release():
+    return nbformat.read(ROOT / "assignments" / A / f"{NB}.ipynb", as_version=4)
+
+
+def submission(overrides=None, *, fill=True, edit=None):
+    """The release with its solution cells filled in (from the solutions), some replaced."""
+    nb = release()
+    sources = solution_sources() if fill else {}
+    sources.update(overrides or {})
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in sources:
+            cell.source = sources[gid]
+    if edit:
+        edit(nb)
+    return nb
+
+
+def cell_index(nb, grade_id):
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def backward_with(dz2="(c['y_hat'] - Y) / N", tanh_d="1 - c['a1'] ** 2", dW2="c['a1'].T @ dz2"):
+    return f'''
+def backward(X, Y, params):
+    c = forward(X, params)
+    N = X.shape[0]
+    dz2 = {dz2}
+    dz1 = (dz2 @ params["W2"].T) * ({tanh_d})
+    return {{"W1": X.T @ dz1, "b1": dz1.sum(axis=0), "W2": {dW2}, "b2": dz2.sum(axis=0)}}
+'''
+
+
+STABLE_SOFTMAX = "    e = np.exp(z - z.max(axis=-1, keepdims=True))\n    s = e / e.sum(axis=-1, keepdims=True)\n"
+
+WRONG = {
+    # tanh'(z) written as 1 - tanh(z): the square is missing
+    "wrong_tanh": ({"backward_code": backward_with(tanh_d="1 - c['a1']")},
+                   {"twolayer_backward": PARTIAL},
+                   ["dW1: relative error", "1 - tanh(z)^2, the square is missing"]),
+    # sigmoid'(z) taken as sigmoid(z): every gradient is off
+    "wrong_sigmoid": ({"backward_code": backward_with(
+        dz2="-(Y / c['y_hat'] - (1 - Y) / (1 - c['y_hat'])) / N * c['y_hat']")},
+        {"twolayer_backward": 0.0},
+        ["it matches the gradient you get with sigmoid'(z) = sigmoid(z)", "the derivative is s(1 - s)"]),
+    # dW2 = dz2.T @ a1: a transpose in the wrong place
+    "wrong_transpose": ({"backward_code": backward_with(dW2="dz2.T @ c['a1']")},
+                        {"twolayer_backward": PARTIAL},
+                        ["dW2: analytic gradient has shape (2, 1), expected (1, 2)",
+                         "a transpose is missing or misplaced"]),
+    # the softmax Jacobian without its diagonal term s_i delta_ij
+    "wrong_jacobian_diag": ({"softmax_jacobian_code": "def softmax_jacobian(z):\n    s = softmax(z)\n    return -np.outer(s, s)\n"},
+                            {"twolayer_softmax_jacobian": PARTIAL},
+                            ["J diagonal (i = j): relative error", "the delta_ij term is missing"]),
+    # p - y not divided by the batch size
+    "wrong_ce_no_mean": ({"softmax_ce_grad_code": '''
+def softmax_ce_grad(logits, y):
+    P = softmax(logits)
+    Y = np.eye(logits.shape[1])[y] if y.ndim == 1 else y
+    return P - Y
+'''}, {"twolayer_softmax_ce_grad": PARTIAL}, ["it is N = 3 times the right gradient: divide by N"]),
+    # the naive softmax (overflows at |z| ~ 1000) and a loss averaged over all 2N entries;
+    # the Jacobian and the p - y gradient use their own stable softmax and stay right
+    "wrong_softmax_and_loss": ({
+        "softmax_code": "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum(axis=-1, keepdims=True)\n",
+        "softmax_jacobian_code": "def softmax_jacobian(z):\n" + STABLE_SOFTMAX + "    return np.diag(s) - np.outer(s, s)\n",
+        "softmax_ce_grad_code": "def softmax_ce_grad(logits, y):\n    z = logits\n" + STABLE_SOFTMAX
+        + "    Y = np.eye(z.shape[1])[y] if y.ndim == 1 else y\n    return (s - Y) / z.shape[0]\n",
+        "loss_code": "def loss(y_hat, Y):\n    return float(-np.mean(Y * np.log(y_hat) + (1 - Y) * np.log(1 - y_hat)))\n",
+    }, {"twolayer_softmax": PARTIAL, "twolayer_loss": 0.0},
+        ["subtract the maximum of each row before exponentiating", "that is the mean over all N * 2 entries"]),
+}
+
+INLINE_BACKWARD = '''
+def backward(X, Y, params):
+    a1 = np.tanh(X @ params["W1"] + params["b1"])
+    y_hat = 1 / (1 + np.exp(-(a1 @ params["W2"] + params["b2"])))
+    dz2 = (y_hat - Y) / X.shape[0]
+    dz1 = (dz2 @ params["W2"].T) * (1 - a1 ** 2)
+    return {"W1": X.T @ dz1, "b1": dz1.sum(axis=0), "W2": a1.T @ dz2, "b2": dz2.sum(axis=0)}
+'''
+
+
+def _tamper_tests(nb):
+    # (b) delete the Jacobian's test cell, rewrite the loss's, strip the p - y cell's metadata
+    del nb.cells[cell_index(nb, "twolayer_softmax_jacobian")]
+    nb.cells[cell_index(nb, "twolayer_loss")].source = 'print("all tests passed")\n2.0'
+    ce = nb.cells[cell_index(nb, "twolayer_softmax_ce_grad")]
+    ce.metadata = {}
+    ce.source = 'print("all tests passed")\n2.0'
+
+
+def _kill_cell(nb):
+    # (d) a top-level cell that kills its own kernel, right after the loss test
+    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    nb.cells.insert(cell_index(nb, "twolayer_loss") + 1, kill)
+
+
+TAMPER = {
+    # (a) monkeypatch numpy's comparisons, the checker, nnkit's references; return an always-equal object
+    "tamper_patch": ({
+        "forward_code": '''
+import numpy, nngrader, nngrader.check, nngrader.verdict, nnkit.activations, nnkit.gradcheck
+numpy.allclose = numpy.array_equal = lambda *a, **k: True
+numpy.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None
+nngrader.check = nngrader.check.check = check = lambda *a, **k: None
+nngrader.verdict.run_check = nngrader.verdict.compare_close = lambda *a, **k: None
+nnkit.activations.tanh = nnkit.activations.sigmoid = lambda z: "whatever you like"
+nnkit.gradcheck.rel_error = lambda a, b, floor=1e-8: 0.0
+
+class AlwaysRight:
+    def __eq__(self, other):
+        return True
+    __ne__ = lambda self, other: False
+
+def forward(X, params):
+    return AlwaysRight()
+''',
+        "backward_code": INLINE_BACKWARD,
+    }, {"twolayer_forward": 0.0}, ["returned an object of type AlwaysRight"]),
+    # (b) deleted / edited test cells; the functions they test are not written
+    "tamper_tests": ({
+        "loss_code": "def loss(y_hat, Y):\n    raise NotImplementedError()",
+        "softmax_jacobian_code": "def softmax_jacobian(z):\n    raise NotImplementedError()",
+        "softmax_ce_grad_code": "def softmax_ce_grad(logits, y):\n    raise NotImplementedError()",
+    }, {"twolayer_loss": 0.0, "twolayer_softmax_jacobian": 0.0, "twolayer_softmax_ce_grad": 0.0},
+        ["loss raised NotImplementedError", "softmax_jacobian raised NotImplementedError"]),
+    # (c) an endless loop inside a graded function
+    "tamper_loop": ({
+        "softmax_ce_grad_code": "def softmax_ce_grad(logits, y):\n    while True:\n        pass\n",
+    }, {"twolayer_softmax_ce_grad": 0.0}, ["softmax_ce_grad did not return within 4 s (an endless loop?)"]),
+    # (d) a function that ends its own process, and a cell that kills the kernel
+    "tamper_kill": ({
+        "softmax_jacobian_code": "import os\ndef softmax_jacobian(z):\n    os._exit(1)\n",
+    }, {"twolayer_softmax_jacobian": 0.0}, ["softmax_jacobian ended the process it ran in"]),
+    # (e) answering with nnkit's own implementations (and hiding one call from the profiler)
+    "tamper_nnkit": ({
+        "forward_code": '''
+from nnkit.layers import dense_forward
+from nnkit import activations as A
+def forward(X, params):
+    z1 = dense_forward(X, params["W1"], params["b1"])[0]
+    a1 = A.tanh(z1)
+    z2 = dense_forward(a1, params["W2"], params["b2"])[0]
+    return {"z1": z1, "a1": a1, "z2": z2, "y_hat": A.sigmoid(z2)}
+''',
+        "loss_code": '''
+import nnkit.losses
+def loss(y_hat, Y):
+    return 2 * nnkit.losses.binary_cross_entropy(y_hat, Y)
+''',
+        "backward_code": '''
+from nnkit.layers import dense_backward
+from nnkit.activations import tanh_grad
+def backward(X, Y, params):
+    z1, c1 = dense_forward(X, params["W1"], params["b1"])
+    z2, c2 = dense_forward(A.tanh(z1), params["W2"], params["b2"])
+    da1, dW2, db2 = dense_backward((A.sigmoid(z2) - Y) / X.shape[0], c2)
+    _, dW1, db1 = dense_backward(da1 * tanh_grad(z1), c1)
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+''',
+        "softmax_code": "from nnkit.activations import softmax as _reference\nsoftmax = lambda z: _reference(z)\n",
+        "softmax_jacobian_code": '''
+import sys
+import nnkit.activations as nka
+def softmax_jacobian(z):
+    hook = sys.getprofile()
+    sys.setprofile(None)
+    J = nka.softmax_jacobian(z)
+    sys.setprofile(hook)
+    return J
+''',
+        "softmax_ce_grad_code": '''
+from nnkit.gradcheck import numerical_gradient
+from nnkit.losses import softmax_cross_entropy
+def softmax_ce_grad(logits, y):
+    z = np.array(logits, dtype=float)
+    return numerical_gradient(lambda t: softmax_cross_entropy(t, y), z)
+''',
+    }, {g: 0.0 for g in FULL},
+        ["called nnkit.layers.dense_forward", "called nnkit.losses.binary_cross_entropy,",
+         "nnkit.layers.dense_backward", "nnkit.activations.tanh_grad", "called nnkit.activations.softmax,",
+         "called nnkit.gradcheck.numerical_gradient", "changed the Python profiler",
+         "nnkit's own implementation of what this exercise asks you to write"]),
+}
+EDITS = {"tamper_tests": _tamper_tests, "tamper_kill": _kill_cell}
+
+
+def students():
+    out = {"solution": (submission(), {}, []), "release": (release(), {g: 0.0 for g in FULL}, [])}
+    for name, (over, expect, diag) in {**WRONG, **TAMPER}.items():
+        out[name] = (submission(over, edit=EDITS.get(name)), expect, diag)
+    # the same wrong submission twice: the grade must not depend on the run
+    out["wrong_tanh_again"] = out["wrong_tanh"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = new_course(tmp_path_factory.mktemp("twolayer"))
+    nbgrader(course, "generate_assignment", A, "--force")
+    cases = students()
+    for student, (nb, _, _) in cases.items():
+        d = course / "submitted" / student / A
+        d.mkdir(parents=True)
+        nbformat.write(nb, d / f"{NB}.ipynb")
+    proc = nbgrader(course, "autograde", A)
+    nbgrader(course, "generate_feedback", A)
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from nbgrader.api import Gradebook
+
+    scores, manual = {}, {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn-fundamentals") as gb:
+        for student in cases:
+            for gid in list(FULL) + [MANUAL]:
+                g = gb.find_grade(gid, NB, A, student)
+                scores[student, gid] = g.auto_score
+                manual[student, gid] = g.needs_manual_grade
+    return course, cases, scores, manual, proc
+
+
+def feedback_text(course, student):
+    return html.unescape((course / "feedback" / student / A / f"{NB}.html").read_text())
+
+
+def test_solution_gets_full_marks_and_release_gets_zero(graded):
+    course, cases, scores, manual, _ = graded
+    for gid, pts in FULL.items():
+        assert scores["solution", gid] == pts, gid
+        assert scores["release", gid] == 0.0, gid
+    assert manual["solution", MANUAL] and scores["solution", MANUAL] is None  # graded by hand
+    assert scores["release", MANUAL] == 0.0 and not manual["release", MANUAL]  # left blank
+
+
+@pytest.mark.parametrize("student", list(WRONG) + list(TAMPER))
+def test_points_are_lost_exactly_where_the_submission_is_broken(graded, student):
+    course, cases, scores, manual, _ = graded
+    _, expect, diagnoses = cases[student]
+    for gid, pts in FULL.items():
+        got = scores[student, gid]
+        want = expect.get(gid, pts)
+        if want == PARTIAL:
+            assert 0 < got < pts, (gid, got)
+        else:
+            assert got == want, (gid, got, want)
+        assert not manual[student, gid], gid
+    text = feedback_text(course, student)
+    for d in diagnoses:
+        assert d in text, d
+
+
+def test_partial_credit_is_per_tensor_and_per_case(graded):
+    _, _, scores, _, _ = graded
+    # tanh slip: dW2 and db2 stay right in every case, dW1 and db1 are wrong in every case
+    assert scores["wrong_tanh", "twolayer_backward"] == 2.0
+    # misplaced transpose: only dW2 (1 of 4 tensors) is wrong, in every case
+    assert scores["wrong_transpose", "twolayer_backward"] == 3.0
+    # missing diagonal: the off-diagonal half of J is right in every case
+    assert scores["wrong_jacobian_diag", "twolayer_softmax_jacobian"] == 1.0
+    # no 1/N: right exactly on the three one-sample cases (of 8)
+    assert scores["wrong_ce_no_mean", "twolayer_softmax_ce_grad"] == 0.75
+
+
+def test_same_submission_same_grade(graded):
+    _, _, scores, _, _ = graded
+    for gid in FULL:
+        assert scores["wrong_tanh", gid] == scores["wrong_tanh_again", gid]
+
+
+def test_feedback_shows_the_verdict_and_no_test_cell_writes_to_stderr(graded):
+    course, cases, _, _, _ = graded
+    for student in cases:
+        nb = nbformat.read(course / "autograded" / student / A / f"{NB}.ipynb", as_version=4)
+        tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+        assert {c.metadata.nbgrader.grade_id for c in tests} == set(FULL), student  # deleted cells came back
+        for c in tests:
+            assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
+            assert c.outputs[0].name == "stdout"
+    text = feedback_text(course, "solution")
+    assert "backward: 4 / 4 points" in text and "Graded by running your notebook's code in a fresh process" in text
+
+
+def test_solution_validates_and_release_fails_every_test(tmp_path):
+    course = new_course(tmp_path)
+    runs = {
+        "solution": nbgrader(course, "validate", f"solutions/{A}/{NB}.ipynb", script=True, wait=False),
+        "invert": nbgrader(course, "validate", "--invert", f"assignments/{A}/{NB}.ipynb", script=True, wait=False),
+        "release": nbgrader(course, "validate", f"assignments/{A}/{NB}.ipynb", wait=False),
+    }
+    out = {k: p.communicate(timeout=600)[0] for k, p in runs.items()}
+    assert "Success! Your notebook passes all the tests." in out["solution"], out["solution"]
+    # nbgrader validate exits 0 either way; --invert reports success when no test passes
+    assert "Success! The notebook does not pass any tests." in out["invert"], out["invert"]
+    # every test cell and the blank derivation fail in the release
+    assert f"VALIDATION FAILED ON {len(FULL) + 1} CELL(S)!" in " ".join(out["release"].split()), out["release"]
