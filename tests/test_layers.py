@@ -402,3 +402,16 @@ def test_fresh_arrays_do_not_page_fault_after_import():
         del arrays
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 100  # without the tuning: about 6 * 512 page faults per round
+
+
+def test_slide_error_split_is_the_share_of_dense_backward():
+    # Slide 000: an output error is shared by inputs A and B in proportion to their weights,
+    # 0.3 / (0.3 + 0.6) = 0.33 and 0.6 / 0.9 = 0.67. Backprop sends back dout @ W.T = (0.3, 0.6):
+    # the same proportions, without the normalisation (the shares are the intuition, W.T is the rule).
+    from nnkit.layers import dense_backward, dense_forward
+
+    W = np.array([[0.3], [0.6]])
+    _, cache = dense_forward(np.array([[1.0, 1.0]]), W, np.zeros(1))
+    dx, _, _ = dense_backward(np.array([[1.0]]), cache)
+    np.testing.assert_allclose(dx, [[0.3, 0.6]])
+    np.testing.assert_allclose((dx / dx.sum()).round(2), [[0.33, 0.67]])
