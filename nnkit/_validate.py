@@ -18,6 +18,8 @@ __all__ = [
     "as_array",
     "check_shape",
     "check_finite",
+    "check_int",
+    "check_real",
     "check_positive",
     "check_nonnegative",
     "check_probability",
@@ -106,7 +108,8 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be finite; found {arr[where]} at index {where if arr.ndim else '()'}")
 
 
-def _check_real(value, name: str) -> float:
+def check_real(value, name: str) -> float:
+    """Return ``float(value)``; raise unless it is a finite real number (not a bool or a string)."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     value = float(value)
@@ -117,7 +120,7 @@ def _check_real(value, name: str) -> float:
 
 def check_positive(value, name: str) -> float:
     """Return ``float(value)``; raise unless it is a finite number > 0 (learning rates, eps)."""
-    value = _check_real(value, name)
+    value = check_real(value, name)
     if value <= 0:
         raise ValueError(f"{name} must be > 0; got {value}")
     return value
@@ -125,7 +128,7 @@ def check_positive(value, name: str) -> float:
 
 def check_nonnegative(value, name: str) -> float:
     """Return ``float(value)``; raise unless it is a finite number >= 0."""
-    value = _check_real(value, name)
+    value = check_real(value, name)
     if value < 0:
         raise ValueError(f"{name} must be >= 0; got {value}")
     return value
@@ -133,11 +136,20 @@ def check_nonnegative(value, name: str) -> float:
 
 def check_probability(value, name: str, *, low_open: bool = False, high_open: bool = False) -> float:
     """Return ``float(value)``; raise unless it lies in [0, 1] (ends open if asked)."""
-    value = _check_real(value, name)
+    value = check_real(value, name)
     lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
     if value < 0 or value > 1 or (low_open and value == 0) or (high_open and value == 1):
         raise ValueError(f"{name} must be in {lo}0, 1{hi}; got {value}")
     return value
+
+
+def check_int(value, name: str, minimum: int = 0) -> int:
+    """Return ``int(value)``; raise unless it is an integer (not a bool) >= ``minimum`` (counts, sizes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+    return int(value)
 
 
 def check_rng(rng, name: str = "rng") -> np.random.Generator:

@@ -21,7 +21,6 @@ Conventions
 """
 from __future__ import annotations
 
-from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from ._validate import (
     ShapeError,
     as_array,
+    check_int,
     check_nonnegative,
     check_positive,
     check_probability,
@@ -56,15 +56,6 @@ PASS_FAIL_FEATURES = ("lectures attended", "hours spent on the final project")
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
-    return value
-
-
 def _split_counts(n: int, k: int) -> list[int]:
     """``n`` items into ``k`` groups whose sizes differ by at most one (larger groups first)."""
     q, r = divmod(n, k)
@@ -101,7 +92,7 @@ def xor_blobs(n_samples: int, rng: np.random.Generator, *, noise: float = 0.3, c
     X : ndarray (n_samples, 2) float64
     y : ndarray (n_samples,) int64, in {0, 1}
     """
-    n = _check_int(n_samples, "n_samples", 2)
+    n = check_int(n_samples, "n_samples", 2)
     rng = check_rng(rng)
     noise = check_nonnegative(noise, "noise")
     c = check_positive(center, "center")
@@ -132,7 +123,7 @@ def two_moons(n_samples: int, rng: np.random.Generator, *, noise: float = 0.1):
     X : ndarray (n_samples, 2) float64
     y : ndarray (n_samples,) int64, in {0, 1}
     """
-    n = _check_int(n_samples, "n_samples", 2)
+    n = check_int(n_samples, "n_samples", 2)
     rng = check_rng(rng)
     noise = check_nonnegative(noise, "noise")
     n0, n1 = _split_counts(n, 2)
@@ -165,7 +156,7 @@ def circles(n_samples: int, rng: np.random.Generator, *, noise: float = 0.05, fa
     X : ndarray (n_samples, 2) float64
     y : ndarray (n_samples,) int64, in {0, 1}
     """
-    n = _check_int(n_samples, "n_samples", 2)
+    n = check_int(n_samples, "n_samples", 2)
     rng = check_rng(rng)
     noise = check_nonnegative(noise, "noise")
     factor = check_probability(factor, "factor", low_open=True, high_open=True)
@@ -215,8 +206,8 @@ def spirals(
     X : ndarray (n_samples, 2) float64, inside the unit disc (``r <= 1``)
     y : ndarray (n_samples,) int64, in {0, ..., n_classes - 1}
     """
-    k = _check_int(n_classes, "n_classes", 2)
-    n = _check_int(n_samples, "n_samples", k)
+    k = check_int(n_classes, "n_classes", 2)
+    n = check_int(n_samples, "n_samples", k)
     rng = check_rng(rng)
     noise = check_nonnegative(noise, "noise")
     turns = check_positive(turns, "turns")
@@ -268,10 +259,10 @@ def pass_fail(
     X : ndarray (n_samples, 2) float64, columns (lectures attended, project hours)
     y : ndarray (n_samples,) int64, 1 = pass, 0 = fail
     """
-    n = _check_int(n_samples, "n_samples", 1)
+    n = check_int(n_samples, "n_samples", 1)
     rng = check_rng(rng)
     noise = check_nonnegative(noise, "noise")
-    n_lectures = _check_int(n_lectures, "n_lectures", 1)
+    n_lectures = check_int(n_lectures, "n_lectures", 1)
     max_hours = check_positive(max_hours, "max_hours")
     lectures = rng.integers(0, n_lectures, size=n, endpoint=True).astype(np.float64)
     hours = rng.uniform(0.0, max_hours, size=n)
@@ -302,7 +293,7 @@ def load_digits(*, scale: bool = True, n_class: int = 10):
     """
     from sklearn import datasets as skd  # imported lazily: only these loaders need it
 
-    n_class = _check_int(n_class, "n_class", 1)
+    n_class = check_int(n_class, "n_class", 1)
     if n_class > 10:
         raise ValueError(f"n_class must be an integer in 1..10; got {n_class}")
     data = skd.load_digits(n_class=n_class)

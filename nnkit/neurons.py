@@ -25,7 +25,6 @@ Conventions used throughout
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 
 import numpy as np
 
@@ -33,6 +32,8 @@ from . import activations
 from ._validate import (
     ShapeError,
     as_array,
+    check_int,
+    check_real,
     check_choice,
     check_nonnegative,
     check_positive,
@@ -67,15 +68,6 @@ def _step(z: np.ndarray) -> np.ndarray:
     return activations.step(z).astype(np.int64)
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
-    return value
-
-
 def _check_binary(x: np.ndarray, name: str) -> None:
     bad = (x != 0) & (x != 1)
     if bad.any():
@@ -104,18 +96,8 @@ def _initial_params(initial_weights, initial_bias, d: int, dtype):
         w = np.zeros(d, dtype=dtype)
     else:
         w = as_array(initial_weights, "initial_weights", shape=(d,)).astype(dtype, copy=True)
-    b = dtype.type(_finite_real(initial_bias, "initial_bias"))
+    b = dtype.type(check_real(initial_bias, "initial_bias"))
     return w, b
-
-
-def _finite_real(value, name: str) -> float:
-    """A signed real scalar (bias, threshold): refuse bools, strings, NaN and Inf."""
-    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +134,7 @@ class McCullochPitts:
     def __post_init__(self):
         w = as_array(self.weights, "weights", ndim=1)
         object.__setattr__(self, "weights", tuple(float(v) for v in w))
-        object.__setattr__(self, "threshold", _finite_real(self.threshold, "threshold"))
+        object.__setattr__(self, "threshold", check_real(self.threshold, "threshold"))
 
     def __call__(self, x) -> np.ndarray:
         """Fire or not. ``x``: binary, shape (D,) -> int 0-d array, or (N, D) -> int array (N,)."""
@@ -219,7 +201,7 @@ def preactivation(x, weights, bias) -> np.ndarray | float:
         raise ShapeError(
             f"x must have {w.shape[0]} features (len(weights)) on its last axis; got shape {shape_str(x.shape)}"
         )
-    b = _finite_real(bias, "bias")
+    b = check_real(bias, "bias")
     z = x @ w + b
     return float(z) if x.ndim == 1 else z
 
@@ -339,7 +321,7 @@ def train_perceptron(
     X = as_array(X, "X", ndim=2)
     t = _check_labels(y, labels, len(X))
     lr = check_positive(lr, "lr")
-    max_epochs = _check_int(max_epochs, "max_epochs", 1)
+    max_epochs = check_int(max_epochs, "max_epochs", 1)
     w, b = _initial_params(initial_weights, initial_bias, X.shape[1], X.dtype)
     pm1 = labels == "pm1"
 
@@ -504,7 +486,7 @@ def train_adaline(
     t = as_array(y, "y", ndim=1)
     check_same_length(X, t, "X", "y")
     lr = check_positive(lr, "lr")
-    epochs = _check_int(epochs, "epochs", 1)
+    epochs = check_int(epochs, "epochs", 1)
     mode = check_choice(mode, "mode", ("batch", "sample"))
     tol = check_nonnegative(tol, "tol")
     if shuffle:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_positive, check_probability
+from ._validate import check_int, check_positive, check_probability
 
 __all__ = ["Schedule", "inverse_time", "step_decay", "exponential_decay", "SCHEDULES"]
 
@@ -34,12 +34,6 @@ def _check_index(k):
     if np.any(arr < 0):
         raise ValueError(f"k must be >= 0; got {k!r}")
     return arr, arr.ndim == 0
-
-
-def _check_step_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-    return int(value)
 
 
 class Schedule:
@@ -111,7 +105,7 @@ class step_decay(Schedule):
     def __init__(self, lr0, factor, every):
         self.lr0 = check_positive(lr0, "lr0")
         self.factor = check_probability(factor, "factor", low_open=True)
-        self.every = _check_step_count(every, "every")
+        self.every = check_int(every, "every", 1)
 
     def _args(self):
         return {"lr0": self.lr0, "factor": self.factor, "every": self.every}

@@ -30,11 +30,11 @@ import copy
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator
 
 import numpy as np
 
-from ._validate import as_array, check_nonnegative, check_rng, check_same_length
+from ._validate import as_array, check_int, check_nonnegative, check_rng, check_same_length
 from .clipping import clip_by_norm
 from .losses import Loss, get_loss
 from .regularization import EarlyStopping, l2_grad
@@ -360,12 +360,6 @@ def _resolve_clip(clip) -> Callable | None:
     return lambda grads: clip_by_norm(grads, max_norm, scope="global")
 
 
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
-    return int(value)
-
-
 def _evaluate(model, X, y, loss: Loss):
     out = model.forward(X, training=False)[0]
     if not np.all(np.isfinite(out)):
@@ -464,7 +458,7 @@ def fit(
         check_same_length(X_val, y_val, "X_val", "y_val")
         if X_val.shape[1] != X.shape[1]:
             raise ValueError(f"X_val must have {X.shape[1]} features like X; got {X_val.shape[1]}")
-    epochs = _check_int(epochs, "epochs", 1)
+    epochs = check_int(epochs, "epochs", 1)
     _check_batch_size(batch_size, X.shape[0])
     check_rng(rng)
     loss = get_loss(loss)

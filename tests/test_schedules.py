@@ -98,7 +98,7 @@ def test_factor_gamma_every_validated():
         exponential_decay(0.1, 1.1)
     with pytest.raises(ValueError, match="every"):
         step_decay(0.1, 0.5, 0)
-    with pytest.raises(ValueError, match="every"):
+    with pytest.raises(TypeError, match="every must be an integer >= 1; got float 2.5"):
         step_decay(0.1, 0.5, 2.5)
 
 

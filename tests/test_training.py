@@ -385,7 +385,7 @@ def test_bad_arguments_give_clear_errors():
         fit(model, X, y, X_val=X, y_val=y[:3], **base)
     with pytest.raises(ValueError, match="both X_val and y_val"):
         fit(model, X, y, X_val=X, **base)
-    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0"):
         fit(model, X, y, **{**base, "epochs": 0})
     with pytest.raises(ValueError, match="l2 must be >= 0"):
         fit(model, X, y, l2=-1.0, **base)
