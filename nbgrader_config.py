@@ -23,6 +23,18 @@ c.Execute.startup_timeout = 60
 c.Execute.iopub_timeout = 4
 c.Execute.shutdown_kernel = "immediate"  # nothing to save in a grading kernel; saves ~0.2 s a notebook
 
+# The exchange (release_assignment, fetch_assignment, submit, collect, release_feedback,
+# fetch_feedback) is a folder: $NNGRADER_EXCHANGE if set (for example a shared
+# /srv/nbgrader/exchange on a multi-user server), else exchange/ in the course root (git-ignored),
+# created here so that the whole cycle works on one machine out of the box. Students who run
+# nbgrader outside the course root pass the same folder: --Exchange.root=<course root>/exchange.
+_exchange = os.environ.get("NNGRADER_EXCHANGE") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+try:
+    os.makedirs(_exchange, exist_ok=True)
+except OSError:  # a read-only or foreign location: nbgrader reports it when the exchange is used
+    pass
+c.Exchange.root = _exchange
+
 # A deleted test cell comes back from the gradebook (and is graded) instead of needing a manual grade.
 c.OverwriteCells.add_missing_cells = True
 

@@ -64,8 +64,10 @@ def check(grade_id: str, *functions, hidden: bool = False) -> None:
     ----------
     grade_id : str
         The nbgrader grade id of the test cell (see ``nngrader/specs/<assignment>.py``).
-    *functions : the student's functions, in the order the spec lists them, or one dict
-        (such as ``globals()``) to look them up by name.
+    *functions : the student's functions, in the order the spec lists them, optionally followed
+        by the check's helpers (a locked driver such as ``run_optimizer``; helpers left out are
+        looked up by name in the caller's namespace, i.e. the notebook's); or one dict (such as
+        ``globals()``) to look everything up by name.
     hidden : bool
         Run the hidden cases instead of the visible ones.
     """
@@ -75,14 +77,18 @@ def check(grade_id: str, *functions, hidden: bool = False) -> None:
     chk = specs.find(grade_id)
     if len(functions) == 1 and isinstance(functions[0], dict):
         namespace = functions[0]
-        bound = {name: namespace.get(name) for name in chk.functions}
-    else:
-        if len(functions) != len(chk.functions):
-            raise TypeError(
-                f"check({grade_id!r}, ...) takes {len(chk.functions)} function(s): "
-                f"{', '.join(chk.functions)}; got {len(functions)}"
-            )
+        bound = {name: namespace.get(name) for name in chk.names}
+    elif len(functions) == len(chk.names):
+        bound = dict(zip(chk.names, functions))
+    elif len(functions) == len(chk.functions):
+        caller = sys._getframe(1).f_globals
         bound = dict(zip(chk.functions, functions))
+        bound.update({name: caller.get(name) for name in chk.helpers})
+    else:
+        takes = f"{len(chk.functions)} function(s): {', '.join(chk.functions)}"
+        if chk.helpers:
+            takes += f" (optionally followed by {', '.join(chk.helpers)})"
+        raise TypeError(f"check({grade_id!r}, ...) takes {takes}; got {len(functions)}")
     with quiet():
         verdict = run_check(chk, _KernelRunner(bound), specs.get_secret(), ("hidden",) if hidden else ("visible",))
     print(verdict.text(advisory=True), end="")

@@ -17,9 +17,14 @@ nbgrader) fails that student only:
   student's previous row, marked as failed, so a failed regrade never loses a grade;
 - the failure is reported and the command exits with status 1 after all the others are done.
 
-Then it runs ``nbgrader generate_feedback`` (HTML in ``feedback/<student>/<assignment>/``) and
-writes ``grades_<assignment>.csv`` with one row per student: status, total score and each graded
-cell's score (``nbgrader export`` still gives nbgrader's own whole-course CSV).
+Then it runs ``nbgrader generate_feedback`` for the students graded (HTML in
+``feedback/<student>/<assignment>/``; the class split between the workers) and writes
+``grades_<assignment>.csv`` with one row per student: status, total score and each graded cell's
+score (``nbgrader export`` still gives nbgrader's own whole-course CSV).
+
+Speed: every worker gets ``cpu_count // workers`` BLAS/OpenMP threads (``OMP_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``; values already set in the environment win), so
+two workers on two cores do not fight over four BLAS threads; the grading sandboxes always use one.
 """
 from __future__ import annotations
 
@@ -53,11 +58,24 @@ class StudentRun:
     log: str = field(default="", repr=False)
 
 
-def _nbgrader(root: Path, args: list[str], timeout: float) -> tuple[int | None, str]:
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_env(workers: int) -> dict:
+    """The environment for grading processes: ``cpu_count // workers`` BLAS threads each, unless set."""
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    for var in THREAD_VARS:
+        env.setdefault(var, threads)
+    return env
+
+
+def _nbgrader(root: Path, args: list[str], timeout: float, env: dict | None = None) -> tuple[int | None, str]:
     """Run ``python -m nngrader ARGS`` in ``root``; (returncode or None on timeout, output)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "nngrader", *args],
         cwd=root,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -82,13 +100,14 @@ _BOILERPLATE = ("There was an error processing", "Please see")
 
 # Each student is graded in a process of its own, forked from a "zygote" process that has already
 # imported nbgrader, nngrader and nnkit (and the assignment's spec): the child runs nbgrader's own
-# `autograde A --student S --force` without paying ~1.5 s of imports again. If the zygote cannot
-# be used, every student gets a fresh `python -m nngrader autograde ...` instead.
+# `autograde A --student S --force` without paying ~1.5 s of imports again; feedback is generated
+# the same way, one child per worker. If the zygote cannot be used, every student gets a fresh
+# `python -m nngrader autograde ...` instead, and feedback is one `generate_feedback` process.
 _ZYGOTE_BOOT = "import sys; sys.path.insert(0, {root!r}); from nngrader.grade_all import _zygote_main; _zygote_main()"
 
 
-def _autograde_child(root: str, assignment: str, student: str, log_path: str) -> None:
-    """Body of one student's grading process (forked from the zygote); never returns."""
+def _nbgrader_child(root: str, argv: list, log_path: str) -> None:
+    """Body of one grading process (forked from the zygote): ``nbgrader ARGV``; never returns."""
     code = 1
     try:
         os.setsid()  # own process group: a timeout kills nbgrader and everything it started
@@ -100,7 +119,7 @@ def _autograde_child(root: str, assignment: str, student: str, log_path: str) ->
         os.chdir(root)
         from nbgrader.apps.nbgraderapp import NbGraderApp
 
-        NbGraderApp.launch_instance(argv=["autograde", assignment, "--student", student, "--force"])
+        NbGraderApp.launch_instance(argv=[str(a) for a in argv])
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -169,7 +188,7 @@ def _zygote_main() -> None:
             pid = os.fork()
             if pid == 0:
                 out.close()
-                _autograde_child(req["root"], req["assignment"], req["student"], req["log"])
+                _nbgrader_child(req["root"], req["argv"], req["log"])
             children[pid] = req["id"]
             emit({"id": req["id"], "pid": pid})
         while children:
@@ -192,14 +211,14 @@ class _ZygoteDead(Exception):
 class _Zygote:
     """Parent side of :func:`_zygote_main`; thread-safe."""
 
-    def __init__(self):
+    def __init__(self, env: dict | None = None):
         import json
 
         self._json = json
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _ZYGOTE_BOOT.format(root=str(Path(__file__).resolve().parents[1]))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, env=env,
         )
         self.lock = threading.Lock()
         self.next_id = 0
@@ -223,14 +242,15 @@ class _Zygote:
                 slot["event_pid"].set()
                 slot["event_exit"].set()
 
-    def run(self, root: Path, assignment: str, student: str, log_path: str, timeout: float) -> int | None:
+    def run(self, root: Path, assignment: str, argv: list, log_path: str, timeout: float) -> int | None:
+        """``nbgrader ARGV`` in a forked process; its exit status, or None when it timed out (killed)."""
         with self.lock:
             if self.dead:
                 raise _ZygoteDead()
             rid = self.next_id
             self.next_id += 1
             slot = self.waiting[rid] = {"event_pid": threading.Event(), "event_exit": threading.Event()}
-            req = {"id": rid, "root": str(root), "assignment": assignment, "student": student, "log": log_path}
+            req = {"id": rid, "root": str(root), "assignment": assignment, "argv": list(argv), "log": log_path}
             try:
                 self.proc.stdin.write((self._json.dumps(req) + "\n").encode())
                 self.proc.stdin.flush()
@@ -263,20 +283,29 @@ class _Zygote:
             self.proc.kill()
 
 
-def _autograde(root: Path, assignment: str, student: str, timeout: float, zygote: _Zygote | None):
-    """``nbgrader autograde A --student S --force`` in its own process; (returncode or None, output)."""
+def _run_nbgrader(root: Path, assignment: str, argv: list, timeout: float, zygote: _Zygote | None,
+                  env: dict | None = None):
+    """``nbgrader ARGV`` in its own process, forked from the zygote when there is one, else started
+    afresh; (returncode or None on timeout, output)."""
     if zygote is not None:
-        fd, log_path = tempfile.mkstemp(prefix=f"nngrader-{student}-", suffix=".log")
+        fd, log_path = tempfile.mkstemp(prefix=f"nngrader-{argv[0]}-", suffix=".log")
         os.close(fd)
         try:
-            code = zygote.run(root, assignment, student, log_path, timeout)
+            code = zygote.run(root, assignment, argv, log_path, timeout)
             with open(log_path, errors="replace") as f:
                 return code, f.read()
         except _ZygoteDead:
             pass
         finally:
             os.unlink(log_path)
-    return _nbgrader(root, ["autograde", assignment, "--student", student, "--force"], timeout)
+    return _nbgrader(root, argv, timeout, env)
+
+
+def _autograde(root: Path, assignment: str, student: str, timeout: float, zygote: _Zygote | None,
+               env: dict | None = None):
+    """``nbgrader autograde A --student S --force`` in its own process; (returncode or None, output)."""
+    return _run_nbgrader(root, assignment, ["autograde", assignment, "--student", student, "--force"], timeout,
+                         zygote, env)
 
 
 def _failure_reason(code: int | None, out: str, timeout: float) -> str:
@@ -302,7 +331,7 @@ def _failure_reason(code: int | None, out: str, timeout: float) -> str:
 
 
 def autograde_student(root: Path, assignment: str, student: str, *, timeout: float, retries: int = 1,
-                      zygote: _Zygote | None = None) -> StudentRun:
+                      zygote: _Zygote | None = None, env: dict | None = None) -> StudentRun:
     """Autograde one student in a fresh process; restore their previous results if it fails."""
     run = StudentRun(student)
     graded = root / "autograded" / student / assignment
@@ -315,7 +344,7 @@ def autograde_student(root: Path, assignment: str, student: str, *, timeout: flo
     try:
         while True:
             run.attempts += 1
-            code, out = _autograde(root, assignment, student, timeout, zygote)
+            code, out = _autograde(root, assignment, student, timeout, zygote, env)
             run.log = out
             if code == 0:
                 run.ok = True
@@ -337,6 +366,43 @@ def autograde_student(root: Path, assignment: str, student: str, *, timeout: flo
                 shutil.copytree(backup, graded)
             shutil.rmtree(backup.parent, ignore_errors=True)
     return run
+
+
+def generate_feedback(root: Path, assignment: str, students: list[str], *, workers: int, timeout: float,
+                      zygote: _Zygote | None, env: dict | None = None, everyone: bool = False) -> list[str]:
+    """``nbgrader generate_feedback`` for ``students``, split between ``workers`` processes forked
+    from the zygote (without one: a single fresh process); returns one line per failed batch.
+
+    ``everyone``: the whole class was graded (without a zygote: one process for all of them).
+    """
+    if zygote is None or zygote.dead:
+        batches = [[]] if everyone else [["--student", st] for st in students]
+    else:
+        graded = {p.parent.name for p in (root / "autograded").glob(f"*/{assignment}") if p.is_dir()}
+        chunks = [c for c in (students[i::workers] for i in range(workers)) if c]
+        batches = []
+        for chunk in chunks:
+            if len(chunk) == 1:
+                batches.append(["--student", chunk[0]])
+            else:
+                others = sorted(graded - set(chunk))
+                batches.append([f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else [])
+    failures = []
+
+    def one(extra):
+        argv = ["generate_feedback", assignment, "--force", *extra]
+        for attempt in range(4):  # a reader can meet a writer's lock on the gradebook
+            code, log = _run_nbgrader(root, assignment, argv, timeout, zygote, env)
+            if code == 0 or code is None or LOCKED not in log:
+                break
+            time.sleep(1.0 + attempt)
+        if code != 0:
+            what = " ".join(extra) if len(" ".join(extra)) < 80 else f"({len(students)} students)"
+            failures.append(f"generate_feedback {what} FAILED ({_failure_reason(code, log, timeout)})")
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(batches)))) as pool:
+        list(pool.map(one, batches))
+    return failures
 
 
 def discover(root: Path, assignment: str) -> list[str]:
@@ -440,35 +506,39 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
         raise SystemExit(f"no submission of {assignment} for: {', '.join(missing)} (looked in submitted/)")
     if not todo:
         raise SystemExit(f"no submissions of {assignment} in {root / 'submitted'}")
+    workers = max(1, workers)
     out(f"Autograding {len(todo)} submission(s) of {assignment} with {workers} worker(s)")
+    # the grades CSV needs nbgrader's gradebook API: import it while the workers grade
+    sys.modules.setdefault("rfc3987_syntax", None)
+    importer = threading.Thread(target=lambda: __import__("nbgrader.api"), daemon=True)
+    importer.start()
+    env = worker_env(workers)
     runs: dict[str, StudentRun] = {}
     t0 = time.monotonic()
-    zygote = _Zygote() if hasattr(os, "fork") else None
+    zygote = _Zygote(env) if hasattr(os, "fork") else None
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(autograde_student, root, assignment, s, timeout=timeout, retries=retries,
-                                   zygote=zygote) for s in todo]
+                                   zygote=zygote, env=env) for s in todo]
             for done, fut in enumerate(as_completed(futures), 1):
                 run = fut.result()
                 runs[run.student] = run
                 state = "graded" if run.ok else f"FAILED: {run.reason}"
                 out(f"  [{done}/{len(todo)}] {run.student}: {state} ({run.seconds:.1f} s, {run.attempts} attempt(s))")
+        wall = time.monotonic() - t0
+        ok = sorted(r.student for r in runs.values() if r.ok)
+        if ok:
+            med = statistics.median(runs[st].seconds for st in ok)
+            out(f"Autograded {len(ok)}/{len(runs)} in {wall:.1f} s wall ({med:.1f} s median per student)")
+        if feedback and ok:
+            for line in generate_feedback(root, assignment, ok, workers=workers, timeout=timeout, zygote=zygote,
+                                          env=env, everyone=not students):
+                out(line)
+            out(f"Feedback HTML in {root / 'feedback'}/<student>/{assignment}/")
     finally:
         if zygote is not None:
             zygote.close()
-    wall = time.monotonic() - t0
-    ok = [r for r in runs.values() if r.ok]
-    if ok:
-        med = statistics.median(r.seconds for r in ok)
-        out(f"Autograded {len(ok)}/{len(runs)} in {wall:.1f} s wall ({med:.1f} s median per student)")
-    if feedback and ok:
-        # everyone at once (one nbgrader start), or only the students regraded now
-        batches = [[]] if not students else [["--student", r.student] for r in ok]
-        for extra in batches:
-            code, log = _nbgrader(root, ["generate_feedback", assignment, "--force", *extra], timeout)
-            if code != 0:
-                out(f"generate_feedback {' '.join(extra)} FAILED ({_failure_reason(code, log, timeout)})")
-        out(f"Feedback HTML in {root / 'feedback'}/<student>/{assignment}/")
+    importer.join()
     csv_path = Path(csv_path) if csv_path else root / f"grades_{assignment}.csv"
     if not csv_path.is_absolute():
         csv_path = root / csv_path

@@ -128,7 +128,7 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
     ``points`` overrides ``check.points`` (the autograder passes the cell's own points).
     """
     points = float(check.points if points is None else points)
-    title = ", ".join(check.functions)
+    title = ", ".join(check.functions)  # the graded functions only: helpers are not the student's work
     verdict = Verdict(check.grade_id, title, points, 0.0)
     try:
         cases = [(kind, i + 1, c) for kind in kinds for i, c in enumerate(check.cases(kind, secret))]
@@ -156,7 +156,9 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
         if outcome.status == "ok":
             report.fraction, report.messages = _judge(check, case, outcome.value)
         elif outcome.status == "missing":
-            report.messages.append(outcome.error + " (define it and run its cell)")
+            helper = case.function in getattr(check, "helpers", ())
+            report.messages.append(outcome.error + (" (run the notebook's cell that defines it, unchanged)" if helper
+                                                    else " (define it and run its cell)"))
             stop_reason = "not run: " + outcome.error
         else:
             report.messages.append(f"{case.function} {outcome.error}" if outcome.status == "error" else outcome.error)

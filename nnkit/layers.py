@@ -49,6 +49,8 @@ from . import activations as _act
 from . import initializers as _init
 from ._validate import ShapeError, check_probability, check_rng, shape_str
 
+_relu_grad = _act.relu_grad  # activation_backward's fast path recognises it
+
 __all__ = [
     "dense_forward",
     "dense_backward",
@@ -176,6 +178,9 @@ def activation_backward(dout, cache):
     a, grad, is_softmax = cache
     if is_softmax:
         return grad(dout, a)
+    if grad is _relu_grad and type(dout) is np.ndarray and dout.dtype == a.dtype:
+        # dout * relu_grad(a) without materialising the 0/1 float array: two passes, not three
+        return np.multiply(dout, a > 0)
     return dout * grad(a)
 
 
@@ -313,7 +318,10 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             self._width_error(x)
         p = self.params
-        return dense_forward(x, p["W"], p["b"])
+        W = p["W"]
+        out = x @ W  # dense_forward(x, W, b), without checking the shape a second time
+        out += p["b"]
+        return out, (x, W)
 
     def backward(self, dout, cache, need_dx=True):
         dx, dW, db = dense_backward(dout, cache, need_dx)
@@ -334,7 +342,8 @@ class Activation(Layer):
         self.params = {}
 
     def forward(self, x, training=True):
-        return _activation_forward(x, self._fn, self._grad, self._softmax)
+        out = self._fn(x)  # _activation_forward, inlined: this runs on every training step
+        return out, ((out if self._softmax else x), self._grad, self._softmax)
 
     def backward(self, dout, cache, need_dx=True):
         return activation_backward(dout, cache), {}

@@ -49,13 +49,14 @@ error naming the argument, the expected and the actual value. ``y_true`` is conv
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ._validate import ShapeError, as_array, check_choice, check_same_length, shape_str
+from ._validate import ShapeError, as_array, check_choice, check_finite, check_same_length, shape_str
 from .activations import sigmoid, softmax
 
 __all__ = [
@@ -264,7 +265,12 @@ def binary_cross_entropy_with_logits_grad(logits, y_true) -> np.ndarray:
 # --------------------------------------------------------------------------- multi-class
 def _cross_entropy_inputs(logits, y_true):
     """Validate ``(logits, y_true)``; return ``(z, labels, Y)`` with exactly one of labels / Y set."""
-    z = as_array(logits, "logits", ndim=2)
+    if type(logits) is np.ndarray and logits.dtype.char in "fd" and logits.ndim == 2 and logits.size:
+        z = logits  # the training hot path: only the finiteness check is left to do
+        if not math.isfinite(np.vdot(z, z)):  # one BLAS pass; finite unless a NaN/Inf (or overflow)
+            check_finite(z, "logits")  # the exact scan, which names the first bad entry
+    else:
+        z = as_array(logits, "logits", ndim=2)
     n, k = z.shape
     y = y_true if isinstance(y_true, np.ndarray) else np.asarray(y_true)
     if y.ndim == 1:
@@ -305,8 +311,7 @@ def _labels(y: np.ndarray, n: int, k: int) -> np.ndarray:
         raise ValueError(f"y_true is empty (shape {shape_str(y.shape)}); expected {n} labels")
     if len(y) != n:
         raise ValueError(f"logits and y_true must have the same number of samples; got {n} and {len(y)}")
-    lo, hi = y.min(), y.max()
-    if lo < 0 or hi >= k:
+    if np.minimum.reduce(y) < 0 or np.maximum.reduce(y) >= k:
         bad = int(np.argmax((y < 0) | (y >= k)))
         raise ValueError(
             f"y_true holds class labels for {k} classes, so each must be in 0..{k - 1}; found {y[bad]} at index {bad}"
@@ -314,11 +319,37 @@ def _labels(y: np.ndarray, n: int, k: int) -> np.ndarray:
     return y
 
 
+def _row_max(z: np.ndarray) -> np.ndarray:
+    """Maximum of each row of a 2-D array, shape (N, 1).
+
+    With few columns (K classes) ``z.max(axis=1)`` spends its time on per-row bookkeeping;
+    reducing a column-major copy walks contiguous columns instead and is 4-6x faster for
+    K = 10. Same result either way.
+    """
+    if z.shape[1] <= 64:
+        return np.asfortranarray(z).max(axis=1, keepdims=True)
+    return z.max(axis=1, keepdims=True)
+
+
+def _row_sum(e: np.ndarray) -> np.ndarray:
+    """Sum of each row of a 2-D array, shape (N,): a matrix-vector product with ones (BLAS),
+    several times faster than ``e.sum(axis=1)`` for few columns."""
+    return e @ _ones(e.shape[1], e.dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _ones(k: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of k ones (cached: it is needed on every training step)."""
+    v = np.ones(k, dtype=dtype)
+    v.flags.writeable = False
+    return v
+
+
 def _log_sum_exp_parts(z: np.ndarray):
-    """``shifted = z - rowmax`` and ``log(sum exp(shifted))`` per row, shape (N, 1)."""
-    shifted = z - z.max(axis=1, keepdims=True)
+    """``shifted = z - rowmax``, ``e = exp(shifted)`` and ``sum(e)`` per row, shape (N, 1)."""
+    shifted = z - _row_max(z)
     e = np.exp(shifted)
-    sumexp = e.sum(axis=1, keepdims=True)
+    sumexp = _row_sum(e)[:, None]
     return shifted, e, sumexp
 
 
@@ -343,10 +374,13 @@ def softmax_cross_entropy(logits, y_true) -> float:
     """
     z, labels, Y = _cross_entropy_inputs(logits, y_true)
     n = z.shape[0]
-    shifted, _, sumexp = _log_sum_exp_parts(z)
     if labels is not None:
         # -log softmax at the true class: log(sum exp) - shifted[true class]
-        return float((np.log(sumexp).sum() - shifted[np.arange(n), labels].sum()) / n)
+        shifted = z - _row_max(z)
+        picked = shifted[np.arange(n), labels].sum()
+        sumexp = _row_sum(np.exp(shifted, out=shifted))
+        return float((np.log(sumexp).sum() - picked) / n)
+    shifted, _, sumexp = _log_sum_exp_parts(z)
     return float(-np.sum(Y * (shifted - np.log(sumexp))) / n)
 
 
@@ -356,6 +390,16 @@ def softmax_cross_entropy_grad(logits, y_true) -> np.ndarray:
     The "p - y" rule of the softmax + cross-entropy pair (Y one-hot for integer labels),
     with the 1/N of the batch mean. Shape (N, K), dtype of ``logits``.
     """
+    z, labels, Y = _cross_entropy_inputs(logits, y_true)
+    n = z.shape[0]
+    if labels is not None:
+        g = z - _row_max(z)
+        np.exp(g, out=g)
+        denom = _row_sum(g)
+        denom *= n
+        g /= denom[:, None]  # softmax(z) / N
+        g[np.arange(n), labels] -= 1.0 / n  # minus one-hot / N, without building the one-hot
+        return g
     return softmax_cross_entropy_value_and_grad(logits, y_true)[1]
 
 
@@ -367,14 +411,17 @@ def softmax_cross_entropy_value_and_grad(logits, y_true) -> tuple[float, np.ndar
     z, labels, Y = _cross_entropy_inputs(logits, y_true)
     n = z.shape[0]
     shifted, e, sumexp = _log_sum_exp_parts(z)
-    e /= sumexp  # e is now softmax(z)
     if labels is not None:
+        # the same arithmetic as softmax_cross_entropy and softmax_cross_entropy_grad
         rows = np.arange(n)
         loss = (np.log(sumexp).sum() - shifted[rows, labels].sum()) / n
-        e[rows, labels] -= 1.0
-    else:
-        loss = -np.sum(Y * (shifted - np.log(sumexp))) / n
-        e -= Y
+        denom = sumexp[:, 0] * n
+        e /= denom[:, None]
+        e[rows, labels] -= 1.0 / n
+        return float(loss), e
+    e /= sumexp  # e is now softmax(z)
+    loss = -np.sum(Y * (shifted - np.log(sumexp))) / n
+    e -= Y
     e *= 1.0 / n
     return float(loss), e
 

@@ -20,12 +20,15 @@ transpose of the slides' ``W^[l]`` of shape ``(n_l, n_{l-1})``.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 
 from ._validate import ShapeError, as_array, check_finite, check_rng, shape_str
-from .layers import Activation, Dense, Dropout, Layer
+from .activations import relu as _relu
+from .activations import relu_grad as _relu_grad
+from .layers import Activation, Dense, Dropout, Layer, dense_backward
 from .losses import get_loss
 from .normalization import BatchNorm, LayerNorm
 
@@ -102,12 +105,30 @@ class Sequential:
         self.dtype = dtypes.pop() if dtypes else None
         # With input_grad=False, layers before the first parameterised one need no backward.
         self._first_param_layer = next((i for i, p in enumerate(names) if p), len(names))
+        self._param_refs = tuple((layer, key, pub) for layer, pairs in zip(self.layers, names) for key, pub in pairs)
         self.n_out = width
+        # In-place ReLU (speed only; results are identical). A Dense layer's output and its
+        # backward dx are fresh arrays that only this model holds, so a ReLU right after a
+        # Dense may overwrite the Dense output (forward), and a ReLU right before a Dense may
+        # mask that Dense's dx in place (backward): no extra N x D array per layer and step.
+        # Exact types only: a user's subclass may return arrays it shares.
+        layers = self.layers
+        is_relu = [type(layer) is Activation and layer._fn is _relu for layer in layers]
+        is_dense = [type(layer) is Dense for layer in layers]
+        relu_fwd = [i > 0 and is_relu[i] and is_dense[i - 1] for i in range(len(layers))]
+        relu_bwd = [i + 1 < len(layers) and is_relu[i] and is_dense[i + 1] for i in range(len(layers))]
+        # What forward and backward do per layer, worked out once (the loops run every step).
+        # Exact Dense layers call dense_backward directly and store dW, db under their names.
+        self._forward_plan = tuple(zip(layers, relu_fwd))
+        self._backward_plan = tuple(
+            (i, layers[i], names[i], relu_bwd[i], (dict(names[i])["W"], dict(names[i])["b"]) if is_dense[i] else None)
+            for i in range(len(layers) - 1, -1, -1)
+        )
 
     @property
     def params(self) -> dict[str, np.ndarray]:
         """``{"W1": ..., "b1": ..., ...}``: the layers' own arrays (in-place updates change the model)."""
-        return {pub: layer.params[key] for layer, pairs in zip(self.layers, self._names) for key, pub in pairs}
+        return {pub: layer.params[key] for layer, key, pub in self._param_refs}
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -142,7 +163,8 @@ class Sequential:
                 raise ShapeError(f"x must be 2-D (N, D) with samples in rows; got shape {shape_str(x.shape)}")
             if x.shape[0] == 0:
                 raise ValueError(f"x is an empty batch (shape {shape_str(x.shape)}); expected at least one sample")
-            check_finite(x, "x")
+            if not math.isfinite(np.vdot(x, x)):  # one BLAS pass; finite unless a NaN/Inf (or overflow)
+                check_finite(x, "x")  # the exact scan, which names the first bad entry
         if self.n_in is not None and x.shape[1] != self.n_in:
             first = next(i for i, layer in enumerate(self.layers) if getattr(layer, "n_in", None) is not None)
             raise ShapeError(
@@ -169,9 +191,13 @@ class Sequential:
         x = self._check_input(x)
         cache = _Cache()
         append = cache.append
-        for layer in self.layers:
-            x, c = layer.forward(x, training)
-            append(c)
+        for layer, relu_inplace in self._forward_plan:
+            if relu_inplace:  # x is the fresh output of the Dense before: ReLU it in place
+                np.maximum(x, 0, out=x)
+                append((x, _relu_grad, False))  # Activation's cache; relu'(out) == relu'(in)
+            else:
+                x, c = layer.forward(x, training)
+                append(c)
         cache.out_shape = x.shape
         return x, cache
 
@@ -198,12 +224,19 @@ class Sequential:
         if out_shape is not None and dout.shape != out_shape:
             raise ShapeError(f"dout must have the shape of the model output {shape_str(out_shape)}; got {shape_str(dout.shape)}")
         grads = dict.fromkeys(self._order)
-        layers, names = self.layers, self._names
         stop = 0 if input_grad else self._first_param_layer
-        for i in range(len(layers) - 1, stop - 1, -1):
-            dout, g = layers[i].backward(dout, cache[i], input_grad or i > stop)
-            for key, pub in names[i]:
-                grads[pub] = g[key]
+        for i, layer, pairs, relu_inplace, dense_names in self._backward_plan:
+            if i < stop:
+                break
+            c = cache[i]
+            if relu_inplace:  # dout is the fresh dx of the Dense after: mask it in place
+                np.multiply(dout, c[0] > 0, out=dout)
+            elif dense_names is not None:  # Dense.backward without building its grads dict
+                dout, grads[dense_names[0]], grads[dense_names[1]] = dense_backward(dout, c, input_grad or i > stop)
+            else:
+                dout, g = layer.backward(dout, c, input_grad or i > stop)
+                for key, pub in pairs:
+                    grads[pub] = g[key]
         return (dout if input_grad else None), grads
 
     def predict(self, x):

@@ -94,6 +94,23 @@ def _key_mismatch(a: Mapping, b: Mapping, name_a: str, name_b: str) -> KeyError:
     return KeyError(f"{name_a} and {name_b} must have the same keys; " + "; ".join(parts))
 
 
+def _all_finite(a: np.ndarray) -> bool:
+    """True iff no entry of ``a`` is NaN or +-Inf, usually in one read-only pass.
+
+    The dot product ``sum(a * a)`` of a float array is finite exactly when every entry is
+    finite, except that it can overflow for huge (finite) entries; only then, or when it is
+    NaN/Inf, is the exact elementwise test run. (``np.isfinite(a).all()`` writes a boolean
+    array and reads it again: about 1.5x the cost on this hot path.) ``np.vdot`` does not
+    warn when the sum overflows (``tests/test_optimizers.py`` checks that huge finite
+    gradients pass silently).
+    """
+    if a.dtype.kind != "f":
+        return True  # integer gradients are always finite
+    if a.dtype.char in "fd" and math.isfinite(np.vdot(a, a)):  # a BLAS dot product of a, flattened
+        return True
+    return bool(np.isfinite(a).all())
+
+
 def _check_grads(params: Mapping, grads) -> None:
     """Keys, shapes, dtypes and finiteness of ``grads`` against ``params``; raise before any update."""
     _check_params(params)
@@ -102,22 +119,25 @@ def _check_grads(params: Mapping, grads) -> None:
     if params.keys() != grads.keys():
         raise _key_mismatch(params, grads, "params", "grads")
     for key, p in params.items():
-        g = grads[key]
-        if not isinstance(g, np.ndarray):
-            raise TypeError(f"grads[{key!r}] must be a numpy ndarray; got {type(g).__name__}")
-        if g.shape != p.shape:
-            raise ShapeError(
-                f"grads[{key!r}] has shape {shape_str(g.shape)} but params[{key!r}] has shape "
-                f"{shape_str(p.shape)}; they must match"
-            )
-        if g.dtype.kind not in "fiu":
-            raise TypeError(f"grads[{key!r}] must hold real numbers; got dtype {g.dtype}")
-        if not np.isfinite(g).all():
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
-            raise ValueError(
-                f"gradient of parameter {key!r} is not finite: grads[{key!r}] has {g[bad]} at index {bad} "
-                "(diverging training? try a smaller lr or gradient clipping)"
-            )
+        _check_grad(key, p, grads[key])
+
+
+def _check_grad(key, p: np.ndarray, g) -> None:
+    if not isinstance(g, np.ndarray):
+        raise TypeError(f"grads[{key!r}] must be a numpy ndarray; got {type(g).__name__}")
+    if g.shape != p.shape:
+        raise ShapeError(
+            f"grads[{key!r}] has shape {shape_str(g.shape)} but params[{key!r}] has shape "
+            f"{shape_str(p.shape)}; they must match"
+        )
+    if g.dtype.kind not in "fiu":
+        raise TypeError(f"grads[{key!r}] must hold real numbers; got dtype {g.dtype}")
+    if not _all_finite(g):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+        raise ValueError(
+            f"gradient of parameter {key!r} is not finite: grads[{key!r}] has {g[bad]} at index {bad} "
+            "(diverging training? try a smaller lr or gradient clipping)"
+        )
 
 
 def _check_state(state, params: Mapping, slots: tuple[str, ...], owner: str) -> None:
@@ -138,6 +158,49 @@ def _check_state(state, params: Mapping, slots: tuple[str, ...], owner: str) -> 
                     f"state[{slot!r}][{key!r}] has shape {shape_str(arrays[key].shape)} but params[{key!r}] has "
                     f"shape {shape_str(p.shape)}; call init_state(params) again"
                 )
+
+
+def _step_work(params, grads, state, slots: tuple[str, ...]):
+    """``[(param, grad, *slot_arrays), ...]`` for one step if every check passes, else None.
+
+    The hot path of every ``step``: one loop makes the checks of :func:`_check_grads` and
+    :func:`_check_state` for the usual input (plain dicts of ndarrays) and one finiteness pass
+    per gradient. If anything looks unusual it returns None; ``step`` then runs the full
+    checks, which raise the precise error (or accept, e.g., ndarray subclasses).
+    """
+    if type(params) is not dict or type(grads) is not dict or type(state) is not dict or "t" not in state:
+        return None
+    keys = params.keys()
+    if grads.keys() != keys:
+        return None
+    slot_dicts = []
+    for slot in slots:
+        arrays = state.get(slot)
+        if type(arrays) is not dict or arrays.keys() != keys:
+            return None
+        slot_dicts.append(arrays)
+    work = []
+    for key, p in params.items():
+        g = grads[key]
+        if (
+            type(p) is not np.ndarray
+            or type(g) is not np.ndarray
+            or p.dtype.kind != "f"
+            or g.shape != p.shape
+            or g.dtype.kind not in "fiu"
+        ):
+            return None
+        item = [p, g]
+        for arrays in slot_dicts:
+            a = arrays[key]
+            if type(a) is not np.ndarray or a.shape != p.shape:
+                return None
+            item.append(a)
+        work.append(item)
+    for item in work:
+        if not _all_finite(item[1]):
+            return None
+    return work
 
 
 def _unit_interval(value, name: str) -> float:
@@ -232,13 +295,21 @@ class Optimizer:
         ValueError
             A gradient holds NaN or Inf; the message names the parameter.  Nothing is updated.
         """
-        _check_grads(params, grads)
-        _check_state(state, params, self.slots, type(self).__name__)
+        work = _step_work(params, grads, state, self.slots)
+        if work is None:  # something is unusual: the full checks raise the precise error
+            _check_grads(params, grads)
+            _check_state(state, params, self.slots, type(self).__name__)
+            slot_dicts = [state[s] for s in self.slots]
+            work = [(p, grads[key], *[d[key] for d in slot_dicts]) for key, p in params.items()]
         t = state["t"] + 1
         state["t"] = t
-        slot_dicts = [state[s] for s in self.slots]
-        for key, p in params.items():
-            self._update(p, grads[key], t, *[d[key] for d in slot_dicts])
+        self._apply(work, t)
+
+    def _apply(self, work, t: int) -> None:
+        """Update every ``(p, g, *slot_arrays)`` of ``work`` for step ``t`` (one ``_update`` each)."""
+        update = self._update
+        for p, g, *slot_arrays in work:
+            update(p, g, t, *slot_arrays)
 
     def _update(self, p: np.ndarray, g: np.ndarray, t: int, *slots: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -586,28 +657,42 @@ class Adam(Optimizer):
             hp["bias_correction"] = False
         return hp
 
+    def _coefficients(self, t: int) -> tuple[float, float]:
+        """``(step_size, eps_hat)`` of step t, the same for every parameter array.
+
+        lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) == (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2)),
+        with bc = 1 - beta**t: the right-hand side saves one pass over the array (Kingma & Ba,
+        section 2).
+        """
+        if not self.bias_correction:
+            return self.lr, self.eps
+        sqrt_bc2 = math.sqrt(1.0 - self.beta2**t)
+        return self.lr * sqrt_bc2 / (1.0 - self.beta1**t), self.eps * sqrt_bc2
+
     def _update(self, p, g, t, m, v):
+        _adam_update(p, g, m, v, self.beta1, self.beta2, *self._coefficients(t))
+
+    def _apply(self, work, t):
         b1, b2 = self.beta1, self.beta2
-        d = np.multiply(g, 1.0 - b1)
-        m *= b1
-        m += d
-        np.multiply(g, g, out=d)
-        d *= 1.0 - b2
-        v *= b2
-        v += d
-        if self.bias_correction:
-            # lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) == (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2)):
-            # the right-hand side saves one pass over the array (Kingma & Ba, section 2).
-            sqrt_bc2 = math.sqrt(1.0 - b2**t)
-            step_size = self.lr * sqrt_bc2 / (1.0 - b1**t)
-            eps = self.eps * sqrt_bc2
-        else:
-            step_size, eps = self.lr, self.eps
-        np.sqrt(v, out=d)
-        d += eps
-        np.divide(m, d, out=d)
-        d *= step_size
-        p -= d
+        step_size, eps = self._coefficients(t)  # once per step, not once per array
+        for p, g, m, v in work:
+            _adam_update(p, g, m, v, b1, b2, step_size, eps)
+
+
+def _adam_update(p, g, m, v, b1, b2, step_size, eps) -> None:
+    """One Adam update of one array, in place: 12 elementwise passes and one scratch array."""
+    d = np.multiply(g, 1.0 - b1)
+    m *= b1
+    m += d  # m = b1 m + (1 - b1) g
+    np.multiply(g, g, out=d)
+    d *= 1.0 - b2
+    v *= b2
+    v += d  # v = b2 v + (1 - b2) g^2
+    np.sqrt(v, out=d)
+    d += eps
+    np.divide(m, d, out=d)
+    d *= step_size
+    p -= d  # p -= step_size * m / (sqrt(v) + eps)
 
 
 class Rprop(Optimizer):

@@ -6,13 +6,13 @@ gradient not summed over the batch, the squared loss without its 1/2, the output
 with the squared loss, a forgotten cache entry) and tampering attempts. The gradebook and the
 generated feedback HTML are then checked cell by cell.
 """
-import html
-import re
+from functools import partial
 
 import nbformat
 import pytest
 
-from test_grading_pilot import ROOT, nbgrader, new_course
+import grading_harness as h
+from grading_harness import PARTIAL, cell_index, nbgrader, new_course
 
 A, NB = "02_three_layer", "three_layer"
 FULL = {
@@ -23,41 +23,15 @@ FULL = {
     "three_layer_backward_cross_entropy": 5.0,
 }
 MANUAL = "three_layer_derivation"
-PARTIAL = "partial"  # 0 < score < max
 
 pytestmark = pytest.mark.slow
 
 
 # --- synthetic students --------------------------------------------------------------------------
-def solution_sources():
-    nb = nbformat.read(ROOT / "solutions" / A / f"{NB}.ipynb", as_version=4)
-    out = {}
-    for cell in nb.cells:
-        m = cell.metadata.get("nbgrader", {})
-        if m.get("solution"):
-            out[m["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M)
-    return out
-
-
-def release():
-    return nbformat.read(ROOT / "assignments" / A / f"{NB}.ipynb", as_version=4)
-
-
-def submission(overrides=None, *, edit=None):
-    """The release with its solution cells filled in from the solutions, some replaced."""
-    nb = release()
-    sources = {**solution_sources(), **(overrides or {})}
-    for cell in nb.cells:
-        m = cell.metadata.get("nbgrader", {})
-        if m.get("solution") and m.get("grade_id") in sources:
-            cell.source = sources[m["grade_id"]]
-    if edit:
-        edit(nb)
-    return nb
-
-
-def cell_index(nb, grade_id):
-    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+solution_sources = partial(h.solution_sources, A, NB)
+release = partial(h.release, A, NB)
+submission = partial(h.submission, A, NB)  # submission(overrides=None, *, edit=None)
+feedback_text = partial(h.feedback_text, assignment=A, notebook=NB)  # feedback_text(course, student)
 
 
 def backward(name, *, d3, d2="(d3 @ params['W3'].T) * c['a2'] * (1 - c['a2'])",
@@ -223,29 +197,10 @@ def students():
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = new_course(tmp_path_factory.mktemp("three_layer"))
-    nbgrader(course, "generate_assignment", A, "--force")
     cases = students()
-    for student, (nb, _, _) in cases.items():
-        d = course / "submitted" / student / A
-        d.mkdir(parents=True)
-        nbformat.write(nb, d / f"{NB}.ipynb")
-    proc = nbgrader(course, "autograde", A)
-    nbgrader(course, "generate_feedback", A)
-    from nbgrader.api import Gradebook
-
-    scores, manual = {}, {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn-fundamentals") as gb:
-        for student in cases:
-            for gid in [*FULL, MANUAL]:
-                g = gb.find_grade(gid, NB, A, student)
-                scores[student, gid] = g.auto_score
-                manual[student, gid] = g.needs_manual_grade
-    return course, cases, scores, manual, proc
-
-
-def feedback_text(course, student):
-    return html.unescape((course / "feedback" / student / A / f"{NB}.html").read_text())
+    g = h.autograde_class(tmp_path_factory.mktemp("three_layer"), A, NB, {s: nb for s, (nb, _, _) in cases.items()},
+                          [*FULL, MANUAL])
+    return g.course, cases, g.scores, g.manual, g.proc
 
 
 def test_solution_gets_full_marks_and_release_gets_zero(graded):
@@ -261,14 +216,7 @@ def test_solution_gets_full_marks_and_release_gets_zero(graded):
 def test_points_are_lost_exactly_where_the_submission_is_broken(graded, student):
     course, cases, scores, manual, _ = graded
     _, expect, diagnoses = cases[student]
-    for gid, pts in FULL.items():
-        got = scores[student, gid]
-        want = expect.get(gid, pts)
-        if want == PARTIAL:
-            assert 0 < got < pts, (gid, got)
-        else:
-            assert got == want, (gid, got, want)
-        assert not manual[student, gid], gid
+    h.assert_points(scores, manual, student, expect, FULL)
     text = feedback_text(course, student)
     for d in diagnoses:
         assert d in text, d
@@ -282,13 +230,7 @@ def test_same_submission_same_grade(graded):
 
 def test_feedback_shows_the_verdict_and_no_test_cell_writes_to_stderr(graded):
     course, cases, _, _, _ = graded
-    for student in cases:
-        nb = nbformat.read(course / "autograded" / student / A / f"{NB}.ipynb", as_version=4)
-        tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
-        assert {c.metadata.nbgrader.grade_id for c in tests} == set(FULL), student  # deleted cells came back
-        for c in tests:
-            assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
-            assert c.outputs[0].name == "stdout"
+    h.assert_verdict_outputs(course, A, NB, cases, FULL)
     text = feedback_text(course, "solution")
     assert "backward_squared: 5 / 5 points (8 of 8 cases passed)" in text
     assert "Graded by running your notebook's code in a fresh process" in text

@@ -5,17 +5,14 @@ release, the classic slips of the optimizer slides (momentum applying the learni
 RMSprop averaging g instead of g**2, Adam without bias correction, Adagrad's eps inside the square
 root, ...) and tampering attempts. Scores come from the gradebook, diagnoses from the feedback HTML.
 """
-import html
-import re
-import sys
-from pathlib import Path
+from functools import partial
 
 import nbformat
 import pytest
 
-from test_grading_pilot import nbgrader, new_course
+import grading_harness as h
+from grading_harness import PARTIAL, cell_index, nbgrader, new_course, unimplemented
 
-ROOT = Path(__file__).resolve().parents[1]
 A, NB = "04_optimizers", "optimizers"
 FULL = {
     "optim_sgd": 1.0,
@@ -26,44 +23,13 @@ FULL = {
     "optim_adam": 3.0,
 }
 MANUAL = ["optim_q_momentum", "optim_q_adagrad", "optim_q_saddle", "optim_q_adam"]
-PARTIAL = "partial"  # 0 < score < max
 
 
 # --- synthetic students --------------------------------------------------------------------------
-def solution_sources():
-    nb = nbformat.read(ROOT / "solutions" / A / f"{NB}.ipynb", as_version=4)
-    out = {}
-    for cell in nb.cells:
-        m = cell.metadata.get("nbgrader", {})
-        if m.get("solution"):
-            out[m["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", cell.source, flags=re.M)
-    return out
-
-
-def release():
-    return nbformat.read(ROOT / "assignments" / A / f"{NB}.ipynb", as_version=4)
-
-
-def submission(overrides=None, *, edit=None):
-    """The release with its solution cells (code and written answers) filled in from the solutions, some replaced."""
-    nb = release()
-    sources = solution_sources()
-    sources.update(overrides or {})
-    for cell in nb.cells:
-        m = cell.metadata.get("nbgrader", {})
-        if m.get("solution") and m.get("grade_id") in sources:
-            cell.source = sources[m["grade_id"]]
-    if edit:
-        edit(nb)
-    return nb
-
-
-def cell_index(nb, grade_id):
-    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def unimplemented(signature):
-    return f"def {signature}:\n    raise NotImplementedError()\n"
+solution_sources = partial(h.solution_sources, A, NB)
+release = partial(h.release, A, NB)
+submission = partial(h.submission, A, NB)  # submission(overrides=None, *, edit=None); written answers filled too
+feedback_text = partial(h.feedback_text, assignment=A, notebook=NB)  # feedback_text(course, student)
 
 
 WRONG = {
@@ -75,7 +41,7 @@ def momentum_step(w, g, v, lr, mu):
     return w - lr * v_new, v_new
 ''',
     }, {"optim_momentum": 0.0},
-        ["momentum_step, run_optimizer: 0 / 2 points",
+        ["momentum_step: 0 / 2 points",
          "w differs from step 1 of 20 on",
          "-> at step 1: the learning rate is applied twice (v = mu*v + lr*g, then w - lr*v"]),
     # slip 3: the slide's RMSprop averages g itself (NaN where the average turns negative)
@@ -219,6 +185,7 @@ def adam_step(w, g, m, v, t, lr, beta1, beta2, eps):
 ''',
     }, {"optim_sgd": 0.0, "optim_momentum": 0.0, "optim_rmsprop": 0.0, "optim_adam": 0.0},
         ["nnkit.optimizers.SGD._update, nnkit's own implementation of what this exercise asks",
+         "Write sgd_step yourself with NumPy", "Write adam_step yourself with NumPy",
          "called nnkit.optimizers.RMSprop._update", "called nnkit.optimizers.Optimizer.step",
          "changed the Python profiler"]),
 }
@@ -250,7 +217,7 @@ def run_in_process(nb, secret="test-secret", kinds=("visible", "hidden")):
             exec(compile(c.source, "<cell>", "exec"), ns)
     out = {}
     for gid, chk in specs.load(A).items():
-        out[gid] = run_check(chk, _KernelRunner({n: ns.get(n) for n in chk.functions}), secret, kinds)
+        out[gid] = run_check(chk, _KernelRunner({n: ns.get(n) for n in chk.names}), secret, kinds)
     return out
 
 
@@ -330,30 +297,10 @@ def test_spec_names_the_slip_and_grades_only_the_broken_function(student):
 # --- slow: the real nbgrader autograde of a whole class -------------------------------------------
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = new_course(tmp_path_factory.mktemp("optimizers"))
-    nbgrader(course, "generate_assignment", A, "--force")
     cases = students()
-    for student, (nb, _, _) in cases.items():
-        d = course / "submitted" / student / A
-        d.mkdir(parents=True)
-        nbformat.write(nb, d / f"{NB}.ipynb")
-    proc = nbgrader(course, "autograde", A)
-    nbgrader(course, "generate_feedback", A)
-    sys.modules.setdefault("rfc3987_syntax", None)
-    from nbgrader.api import Gradebook
-
-    scores, manual = {}, {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn-fundamentals") as gb:
-        for student in cases:
-            for gid in list(FULL) + MANUAL:
-                g = gb.find_grade(gid, NB, A, student)
-                scores[student, gid] = g.auto_score
-                manual[student, gid] = g.needs_manual_grade
-    return course, cases, scores, manual, proc
-
-
-def feedback_text(course, student):
-    return html.unescape((course / "feedback" / student / A / f"{NB}.html").read_text())
+    g = h.autograde_class(tmp_path_factory.mktemp("optimizers"), A, NB, {s: nb for s, (nb, _, _) in cases.items()},
+                          [*FULL, *MANUAL])
+    return g.course, cases, g.scores, g.manual, g.proc
 
 
 @pytest.mark.slow
@@ -372,14 +319,7 @@ def test_solution_gets_full_marks_and_release_gets_zero(graded):
 def test_points_are_lost_exactly_where_the_submission_is_broken(graded, student):
     course, cases, scores, manual, _ = graded
     _, expect, diagnoses = cases[student]
-    for gid, pts in FULL.items():
-        got = scores[student, gid]
-        want = expect.get(gid, pts)
-        if want == PARTIAL:
-            assert 0 < got < pts, (gid, got)
-        else:
-            assert got == want, (gid, got, want)
-        assert not manual[student, gid], gid
+    h.assert_points(scores, manual, student, expect, FULL)
     text = feedback_text(course, student)
     for d in diagnoses:
         assert d in text, d
@@ -395,15 +335,9 @@ def test_same_submission_same_grade(graded):
 @pytest.mark.slow
 def test_feedback_shows_the_verdict_and_no_test_cell_writes_to_stderr(graded):
     course, cases, _, _, _ = graded
-    for student in cases:
-        nb = nbformat.read(course / "autograded" / student / A / f"{NB}.ipynb", as_version=4)
-        tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
-        assert {c.metadata.nbgrader.grade_id for c in tests} == set(FULL), student  # deleted cells came back
-        for c in tests:
-            assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
-            assert c.outputs[0].name == "stdout"
+    h.assert_verdict_outputs(course, A, NB, cases, FULL)
     text = feedback_text(course, "solution")
-    assert "adam_step, run_optimizer: 3 / 3 points (10 of 10 cases passed)" in text
+    assert "adam_step: 3 / 3 points (10 of 10 cases passed)" in text and "run_optimizer: " not in text
     assert "Graded by running your notebook's code in a fresh process" in text
 
 

@@ -2,20 +2,17 @@
 
 One ``nbgrader autograde`` run grades a class of synthetic students: the solution, the untouched
 release, plausible wrong answers and tampering attempts. The gradebook and the generated feedback
-HTML are then checked cell by cell.
+HTML are then checked cell by cell. The machinery is in ``grading_harness.py`` (shared by every
+``test_grading_*.py``); its main names are re-exported here for modules that import them from this one.
 """
-import html
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+from functools import partial
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+import grading_harness as h
+from grading_harness import PARTIAL, ROOT, cell_index, nbgrader, new_course  # noqa: F401  (re-exported)
+
 A, NB = "01_perceptron", "perceptron"
 FULL = {
     "perceptron_mp_neuron": 2.0,
@@ -24,64 +21,15 @@ FULL = {
     "perceptron_train": 3.0,
     "perceptron_xor_network": 2.0,
 }
-PARTIAL = "partial"  # 0 < score < max
+MANUAL = "xor_why"
 
 pytestmark = pytest.mark.slow
 
-
-def nbgrader(course, *args, check=True, timeout=900, script=False):
-    """Run nbgrader's CLI in ``course``: ``python -m nngrader`` (fast start) or the ``nbgrader`` script."""
-    env = dict(os.environ)
-    env.pop("NNGRADER_SECRET", None)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    cmd = [str(Path(sys.executable).parent / "nbgrader")] if script else [sys.executable, "-m", "nngrader"]
-    proc = subprocess.run([*cmd, *args], cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def new_course(tmp: Path, with_release=True) -> Path:
-    course = tmp / "course"
-    course.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions", course / "solutions")
-    if with_release:
-        shutil.copytree(ROOT / "assignments", course / "assignments")
-    return course
-
-
 # --- synthetic students --------------------------------------------------------------------------
-def solution_sources():
-    nb = nbformat.read(ROOT / "solutions" / A / f"{NB}.ipynb", as_version=4)
-    out = {}
-    for cell in nb.cells:
-        m = cell.metadata.get("nbgrader", {})
-        if m.get("solution"):
-            out[m["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", cell.source, flags=re.M)
-    return out
-
-
-def release():
-    return nbformat.read(ROOT / "assignments" / A / f"{NB}.ipynb", as_version=4)
-
-
-def submission(overrides=None, *, fill=True, edit=None):
-    """The release with its solution cells filled in (from the solutions), some replaced."""
-    nb = release()
-    sources = solution_sources() if fill else {}
-    sources.update(overrides or {})
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in sources:
-            cell.source = sources[gid]
-    if edit:
-        edit(nb)
-    return nb
-
-
-def cell_index(nb, grade_id):
-    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+solution_sources = partial(h.solution_sources, A, NB)
+release = partial(h.release, A, NB)
+submission = partial(h.submission, A, NB)  # submission(overrides=None, *, fill=True, edit=None)
+feedback_text = partial(h.feedback_text, assignment=A, notebook=NB)  # feedback_text(course, student)
 
 
 XOR_OWN_STEP = '''
@@ -241,30 +189,10 @@ def students():
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = new_course(tmp_path_factory.mktemp("pilot"))
-    nbgrader(course, "generate_assignment", A, "--force")
     cases = students()
-    for student, (nb, _, _) in cases.items():
-        d = course / "submitted" / student / A
-        d.mkdir(parents=True)
-        nbformat.write(nb, d / f"{NB}.ipynb")
-    proc = nbgrader(course, "autograde", A)
-    nbgrader(course, "generate_feedback", A)
-    sys.modules.setdefault("rfc3987_syntax", None)
-    from nbgrader.api import Gradebook
-
-    scores, manual = {}, {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn-fundamentals") as gb:
-        for student in cases:
-            for gid in list(FULL) + ["xor_why"]:
-                g = gb.find_grade(gid, NB, A, student)
-                scores[student, gid] = g.auto_score
-                manual[student, gid] = g.needs_manual_grade
-    return course, cases, scores, manual, proc
-
-
-def feedback_text(course, student):
-    return html.unescape((course / "feedback" / student / A / f"{NB}.html").read_text())
+    g = h.autograde_class(tmp_path_factory.mktemp("pilot"), A, NB, {s: nb for s, (nb, _, _) in cases.items()},
+                          [*FULL, MANUAL])
+    return g.course, cases, g.scores, g.manual, g.proc
 
 
 def test_solution_gets_full_marks_and_release_gets_zero(graded):
@@ -272,22 +200,15 @@ def test_solution_gets_full_marks_and_release_gets_zero(graded):
     for gid, pts in FULL.items():
         assert scores["solution", gid] == pts, gid
         assert scores["release", gid] == 0.0, gid
-    assert manual["solution", "xor_why"] and scores["solution", "xor_why"] is None  # graded by hand
-    assert scores["release", "xor_why"] == 0.0 and not manual["release", "xor_why"]  # left blank
+    assert manual["solution", MANUAL] and scores["solution", MANUAL] is None  # graded by hand
+    assert scores["release", MANUAL] == 0.0 and not manual["release", MANUAL]  # left blank
 
 
 @pytest.mark.parametrize("student", list(WRONG) + list(TAMPER))
 def test_points_are_lost_exactly_where_the_submission_is_broken(graded, student):
     course, cases, scores, manual, _ = graded
     _, expect, diagnoses = cases[student]
-    for gid, pts in FULL.items():
-        got = scores[student, gid]
-        want = expect.get(gid, pts)
-        if want == PARTIAL:
-            assert 0 < got < pts, (gid, got)
-        else:
-            assert got == want, (gid, got, want)
-        assert not manual[student, gid], gid
+    h.assert_points(scores, manual, student, expect, FULL)
     text = feedback_text(course, student)
     for d in diagnoses:
         assert d in text, d
@@ -301,13 +222,7 @@ def test_same_submission_same_grade(graded):
 
 def test_feedback_shows_the_verdict_and_no_test_cell_writes_to_stderr(graded):
     course, cases, _, _, _ = graded
-    for student in cases:
-        nb = nbformat.read(course / "autograded" / student / A / f"{NB}.ipynb", as_version=4)
-        tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
-        assert {c.metadata.nbgrader.grade_id for c in tests} == set(FULL), student  # deleted cells came back
-        for c in tests:
-            assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
-            assert c.outputs[0].name == "stdout"
+    h.assert_verdict_outputs(course, A, NB, cases, FULL)
     text = feedback_text(course, "solution")
     assert "mp_neuron: 2 / 2 points" in text and "Graded by running your notebook's code in a fresh process" in text
 

@@ -331,6 +331,48 @@ def _solution_namespace(assignment):
     return ns
 
 
+# --- helpers: notebook functions a check calls but does not grade ----------------------------------
+def test_check_binds_helpers_by_position_or_by_name(capsys, monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    ns = _solution_namespace("04_optimizers")
+    assert specs.find("optim_sgd").helpers == ("run_optimizer",)
+    check("optim_sgd", ns["sgd_step"], ns["run_optimizer"])  # as the notebook's test cells call it
+    exec('check("optim_sgd", sgd_step)', {**ns, "check": check})  # the driver found in the notebook
+    check("optim_sgd", ns)  # everything by name
+    out = capsys.readouterr().out
+    assert out.count("sgd_step: 1 / 1 points (4 of 4 cases passed)") == 3 and "run_optimizer:" not in out
+    with pytest.raises(TypeError, match=r"takes 1 function\(s\): sgd_step \(optionally followed by run_optimizer\)"):
+        check("optim_sgd")
+    with pytest.raises(CheckFailed):  # a notebook without the driver: the path cases cannot run
+        exec('check("optim_sgd", sgd_step)', {"sgd_step": ns["sgd_step"], "check": check})
+    assert "run_optimizer is not defined (run the notebook's cell that defines it, unchanged)" in capsys.readouterr().out
+
+
+def test_helpers_stay_out_of_the_title_and_the_forbidden_call_note():
+    from nngrader.sandbox import Outcome
+
+    chk = Check(
+        grade_id="t_helper", functions="square", helpers="drive", points=2,
+        visible=lambda rng: [Case((2.0,), label="one"), Case((3.0,), label="driven", function="drive")],
+        hidden=lambda rng: [], judge=lambda case, v: [compare_close("y", v, case.args[0] ** 2)],
+        forbidden=("nnkit.activations:relu",),
+    )
+    assert chk.functions == ("square",) and chk.helpers == ("drive",) and chk.names == ("square", "drive")
+    called = []
+
+    class Runner:
+        def call(self, function, args, kwargs, forbidden, timeout):
+            called.append(function)
+            return Outcome("ok", value=args[0] ** 2, forbidden_calls=["nnkit.activations:relu"] if function == "drive" else [])
+
+    v = run_check(chk, Runner(), "s", ("visible",))
+    assert called == ["square", "drive"]
+    assert v.score == 0 and v.text().startswith("square: 0 / 2 points (2 of 2 cases passed)")
+    assert "Write square yourself with NumPy" in v.text() and "drive" not in v.text().split("\n")[0]
+    with pytest.raises(ValueError, match="both function and helper"):
+        Check("t_bad", ("f",), 1, lambda r: [], lambda r: [], lambda c, v: [], helpers=("f",))
+
+
 @pytest.mark.parametrize("assignment", specs.assignments())
 def test_solutions_pass_the_hidden_cases_for_any_secret(assignment):
     from nngrader.check import _KernelRunner
@@ -343,7 +385,7 @@ def test_solutions_pass_the_hidden_cases_for_any_secret(assignment):
         if i >= 3 and time.monotonic() - t0 > 20:
             break
         for chk in specs.load(assignment).values():
-            runner = _KernelRunner({name: ns.get(name) for name in chk.functions})
+            runner = _KernelRunner({name: ns.get(name) for name in chk.names})
             v = run_check(chk, runner, f"secret-{i}", ("visible", "hidden"))
             assert v.passed, v.text()
 

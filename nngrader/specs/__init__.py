@@ -14,6 +14,16 @@ A :class:`Check` names the student function(s), the points, two case generators 
 hidden), a ``judge`` that compares one output with nnkit's answer, and the nnkit functions the
 student's code must not call while it is graded.
 
+A check may also name ``helpers``: functions of the notebook that its cases call but that the
+student does not write, such as a locked driver that runs the student's update rule for K steps.
+``check(grade_id, ...)`` binds them like the graded functions (pass them after those, or leave
+them out and they are looked up in the notebook's namespace), the sandbox calls them by name, and
+they stay out of the verdict's title and out of the "write ... yourself" message::
+
+    Check("optim_momentum", functions=("momentum_step",), helpers=("run_optimizer",), ...)
+    check("optim_momentum", momentum_step, run_optimizer)   # in the test cell; or:
+    check("optim_momentum", momentum_step)                  # run_optimizer found by name
+
 Adding an assignment
 --------------------
 1. Write ``solutions/<assignment>/<notebook>.ipynb`` (no outputs). nbgrader cell metadata
@@ -101,6 +111,7 @@ class Check:
         The nbgrader ``grade_id`` of the test cell (unique across the course).
     functions : tuple of str
         Names of the student functions it grades, in the order ``check(...)`` receives them.
+        They make up the verdict's title ("momentum_step: 2 / 2 points").
     points : float
         Must equal the test cell's nbgrader points.
     visible, hidden : callable ``rng -> list[Case]``
@@ -116,6 +127,11 @@ class Check:
         A call scores 0 for the whole check, with a message saying why.
     timeout : float
         Seconds allowed per case in the grading sandbox.
+    helpers : tuple of str
+        Notebook functions the cases may call (``Case.function``) that are not graded themselves,
+        e.g. a locked driver cell's ``run_optimizer``. ``check(...)`` takes them after
+        ``functions`` or finds them by name in the notebook; they are left out of the title and
+        of the messages.
     """
 
     grade_id: str
@@ -126,13 +142,25 @@ class Check:
     judge: Callable[[Case, Any], list]
     forbidden: tuple = ()
     timeout: float = 5.0
+    helpers: tuple = ()
 
     def __post_init__(self):
-        if isinstance(self.functions, str):
-            object.__setattr__(self, "functions", (self.functions,))
+        for attr in ("functions", "helpers"):
+            value = getattr(self, attr)
+            object.__setattr__(self, attr, (value,) if isinstance(value, str) else tuple(value))
+        if not self.functions:
+            raise ValueError(f"{self.grade_id}: a check grades at least one function")
+        both = set(self.functions) & set(self.helpers)
+        if both:
+            raise ValueError(f"{self.grade_id}: {', '.join(sorted(both))} listed as both function and helper")
         for name in self.forbidden:
             if ":" not in name:
                 raise ValueError(f"forbidden entries are 'module:qualname'; got {name!r} in {self.grade_id}")
+
+    @property
+    def names(self) -> tuple:
+        """Every notebook name the cases may call: the graded functions, then the helpers."""
+        return self.functions + self.helpers
 
     def cases(self, kind: str, secret: str) -> list:
         """The visible or hidden cases, each with its function name filled in."""

@@ -1,0 +1,226 @@
+"""Shared helpers for the end-to-end grading tests (``tests/test_grading_*.py``) and the grading benchmark.
+
+Every end-to-end test works the same way: copy the course to a temporary folder
+(:func:`new_course`), build synthetic students from the release and the solutions
+(:func:`submission`), put them in ``submitted/<student>/<assignment>/``, run the real nbgrader
+command line (:func:`nbgrader`), then read the scores from the gradebook (:func:`gradebook_scores`)
+and the diagnoses from the feedback HTML (:func:`feedback_text`). :func:`autograde_class` does all
+of that in one call.
+
+Test modules bind the assignment once, for example::
+
+    from functools import partial
+    import grading_harness as h
+
+    A, NB = "01_perceptron", "perceptron"
+    submission = partial(h.submission, A, NB)
+
+pytest puts ``tests/`` on ``sys.path`` (rootdir-relative "prepend" import mode: the folder has a
+``conftest.py`` and no ``__init__.py``), so ``import grading_harness`` works from any test module;
+scripts elsewhere (``benchmarks/grading.py``) add ``tests/`` to ``sys.path`` themselves.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+__all__ = [
+    "ROOT", "COURSE_ID", "PARTIAL",
+    "nbgrader", "new_course",
+    "solution_sources", "release", "submission", "cell_index", "unimplemented",
+    "write_submission", "run_grade_all", "grades_csv",
+    "gradebook_scores", "feedback_text", "autograde_class", "GradedClass",
+    "assert_points", "assert_verdict_outputs",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE_ID = "nn-fundamentals"
+PARTIAL = "partial"  # an expected score strictly between 0 and the cell's points
+
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", flags=re.M)
+
+
+# --- the nbgrader command line, in a copy of the course ------------------------------------------
+def nbgrader(course, *args, check=True, timeout=900, script=False, wait=True, env=None):
+    """Run nbgrader's CLI in ``course``: ``python -m nngrader`` (fast start) or the ``nbgrader`` script.
+
+    The grader's ``NNGRADER_SECRET`` is not passed on (tests use the default secret unless ``env``
+    sets one). ``wait=False`` returns the running :class:`subprocess.Popen` (stdout and stderr piped);
+    otherwise the finished process, and with ``check`` an AssertionError when it failed.
+    """
+    environ = dict(os.environ)
+    environ.pop("NNGRADER_SECRET", None)
+    environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + environ.get("PATH", "")
+    environ.update(env or {})
+    cmd = [str(Path(sys.executable).parent / "nbgrader")] if script else [sys.executable, "-m", "nngrader"]
+    if not wait:
+        return subprocess.Popen([*cmd, *args], cwd=course, env=environ, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run([*cmd, *args], cwd=course, env=environ, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def new_course(tmp: Path, with_release=True, *, assignments=None, name="course") -> Path:
+    """A copy of the course (config, ``solutions/``, and ``assignments/`` unless ``with_release=False``)
+    in ``tmp/<name>``; ``assignments=[...]`` copies only those assignments."""
+    course = Path(tmp) / name
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for folder, wanted in (("solutions", True), ("assignments", with_release)):
+        if not wanted:
+            continue
+        if assignments is None:
+            shutil.copytree(ROOT / folder, course / folder)
+        else:
+            (course / folder).mkdir()
+            for a in assignments:
+                shutil.copytree(ROOT / folder / a, course / folder / a)
+    return course
+
+
+# --- synthetic students --------------------------------------------------------------------------
+def solution_sources(assignment, notebook) -> dict:
+    """``{grade_id: source}`` of every solution cell (code and written answers), markers removed."""
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{notebook}.ipynb", as_version=4)
+    out = {}
+    for cell in nb.cells:
+        m = cell.metadata.get("nbgrader", {})
+        if m.get("solution"):
+            out[m["grade_id"]] = _MARKER.sub("", cell.source)
+    return out
+
+
+def release(assignment, notebook):
+    """The committed student version, untouched."""
+    return nbformat.read(ROOT / "assignments" / assignment / f"{notebook}.ipynb", as_version=4)
+
+
+def submission(assignment, notebook, overrides=None, *, fill=True, edit=None):
+    """The release with its solution cells filled in from the solutions (``fill``), some replaced
+    by ``overrides`` (``{grade_id: source}``); ``edit(nb)`` may then change anything else."""
+    nb = release(assignment, notebook)
+    sources = solution_sources(assignment, notebook) if fill else {}
+    sources.update(overrides or {})
+    for cell in nb.cells:
+        m = cell.metadata.get("nbgrader", {})
+        if m.get("solution") and m.get("grade_id") in sources:
+            cell.source = sources[m["grade_id"]]
+    if edit:
+        edit(nb)
+    return nb
+
+
+def cell_index(nb, grade_id):
+    """Index of the cell with this nbgrader grade id."""
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def unimplemented(signature):
+    """A solution cell left as the release has it: ``def signature: raise NotImplementedError()``."""
+    return f"def {signature}:\n    raise NotImplementedError()\n"
+
+
+def write_submission(course, student, assignment, notebook, nb=None, *, raw=None) -> Path:
+    """Put one notebook (or ``raw`` text) in ``submitted/<student>/<assignment>/<notebook>.ipynb``."""
+    d = Path(course) / "submitted" / student / assignment
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{notebook}.ipynb"
+    if raw is not None:
+        path.write_text(raw)
+    else:
+        nbformat.write(nb, path)
+    return path
+
+
+def run_grade_all(course, assignment, *args, env=None, timeout=900):
+    """``python -m nngrader.grade_all <assignment> ARGS`` in ``course`` (the finished process)."""
+    return subprocess.run([sys.executable, "-m", "nngrader.grade_all", assignment, *args], cwd=course,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+
+
+# --- reading the results -------------------------------------------------------------------------
+def grades_csv(course, assignment, path=None) -> dict:
+    """``{student: row}`` of the CSV grade_all writes (default ``grades_<assignment>.csv``)."""
+    with (Path(path) if path else Path(course) / f"grades_{assignment}.csv").open(newline="") as f:
+        return {r["student"]: r for r in csv.DictReader(f)}
+
+
+def gradebook_scores(course, assignment, notebook, students, grade_ids):
+    """``(scores, manual)``: ``{(student, grade_id): auto_score}`` and ``{...: needs_manual_grade}``."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # as ``python -m nngrader`` does: a faster import
+    from nbgrader.api import Gradebook
+
+    scores, manual = {}, {}
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}", COURSE_ID) as gb:
+        for student in students:
+            for gid in grade_ids:
+                g = gb.find_grade(gid, notebook, assignment, student)
+                scores[student, gid] = g.auto_score
+                manual[student, gid] = g.needs_manual_grade
+    return scores, manual
+
+
+def feedback_text(course, student, assignment, notebook) -> str:
+    """The student's generated feedback HTML, entities unescaped."""
+    return html.unescape((Path(course) / "feedback" / student / assignment / f"{notebook}.html").read_text())
+
+
+@dataclass
+class GradedClass:
+    course: Path
+    scores: dict
+    manual: dict
+    proc: subprocess.CompletedProcess
+
+
+def autograde_class(tmp, assignment, notebook, notebooks: dict, grade_ids, *, new_course_kwargs=None) -> GradedClass:
+    """One real ``nbgrader autograde`` run over a class: ``notebooks`` is ``{student: notebook}``.
+
+    Copies the course into ``tmp``, runs ``generate_assignment`` (which fills the gradebook),
+    submits everyone, autogrades, generates feedback and reads every ``grade_ids`` score.
+    """
+    course = new_course(tmp, **(new_course_kwargs or {}))
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    for student, nb in notebooks.items():
+        write_submission(course, student, assignment, notebook, nb)
+    proc = nbgrader(course, "autograde", assignment)
+    nbgrader(course, "generate_feedback", assignment)
+    scores, manual = gradebook_scores(course, assignment, notebook, notebooks, grade_ids)
+    return GradedClass(course, scores, manual, proc)
+
+
+# --- assertions shared by the assignments' end-to-end tests --------------------------------------
+def assert_points(scores, manual, student, expect, full):
+    """Every autograded cell of ``full`` (``{grade_id: points}``) scored as ``expect`` says
+    (``{grade_id: points | PARTIAL}``; cells not listed get full points), none left for manual grading."""
+    for gid, pts in full.items():
+        got = scores[student, gid]
+        want = expect.get(gid, pts)
+        if want == PARTIAL:
+            assert 0 < got < pts, (gid, got)
+        else:
+            assert got == want, (gid, got, want)
+        assert not manual[student, gid], gid
+
+
+def assert_verdict_outputs(course, assignment, notebook, students, full):
+    """In every autograded notebook, each test cell of ``full`` is present (deleted ones come back)
+    and holds exactly the trusted verdict: a stdout stream and an execute_result, nothing on stderr."""
+    for student in students:
+        nb = nbformat.read(Path(course) / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
+        tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+        assert {c.metadata.nbgrader.grade_id for c in tests} == set(full), student  # deleted cells came back
+        for c in tests:
+            assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
+            assert c.outputs[0].name == "stdout"
