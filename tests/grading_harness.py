@@ -126,6 +126,26 @@ def cell_index(nb, grade_id):
     return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+
+def tamper_test_cells(nb, *, delete: str, rewrite: str, strip: str):
+    """Tamper case (b): delete one test cell, rewrite another to print a pass and its full points,
+    and strip a third of its nbgrader metadata (rewritten the same way)."""
+    def claim(cell):
+        return f'print("all tests passed")\n{float(cell.metadata["nbgrader"]["points"])}'
+
+    del nb.cells[cell_index(nb, delete)]
+    cell = nb.cells[cell_index(nb, rewrite)]
+    cell.source = claim(cell)
+    cell = nb.cells[cell_index(nb, strip)]
+    cell.source = claim(cell)
+    cell.metadata = {}
+
+
+def kill_kernel_after(nb, grade_id: str):
+    """Tamper case (d): a top-level cell, right after this test cell, that kills its own kernel."""
+    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    nb.cells.insert(cell_index(nb, grade_id) + 1, kill)
+
 def unimplemented(signature):
     """A solution cell left as the release has it: ``def signature: raise NotImplementedError()``."""
     return f"def {signature}:\n    raise NotImplementedError()\n"

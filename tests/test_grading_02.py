@@ -8,11 +8,10 @@ generated feedback HTML are then checked cell by cell.
 """
 from functools import partial
 
-import nbformat
 import pytest
 
 import grading_harness as h
-from grading_harness import PARTIAL, cell_index, nbgrader, new_course
+from grading_harness import PARTIAL, kill_kernel_after, nbgrader, new_course, tamper_test_cells
 
 A, NB = "02_three_layer", "three_layer"
 FULL = {
@@ -101,17 +100,12 @@ def forward(X, params):
 
 def _tamper_tests(nb):
     # delete one test cell, rewrite another, strip a third of its nbgrader metadata
-    del nb.cells[cell_index(nb, "three_layer_squared_loss")]
-    nb.cells[cell_index(nb, "three_layer_cross_entropy_loss")].source = 'print("all tests passed")\n1.0'
-    cell = nb.cells[cell_index(nb, "three_layer_backward_cross_entropy")]
-    cell.metadata = {}
-    cell.source = 'print("all tests passed")\n5.0'
+    tamper_test_cells(nb, delete="three_layer_squared_loss", rewrite="three_layer_cross_entropy_loss", strip="three_layer_backward_cross_entropy")
 
 
 def _kill_cell(nb):
     # a top-level cell that kills its own kernel, right after the forward test
-    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    nb.cells.insert(cell_index(nb, "three_layer_forward") + 1, kill)
+    kill_kernel_after(nb, "three_layer_forward")
 
 
 TAMPER = {

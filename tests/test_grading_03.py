@@ -6,11 +6,10 @@ gradebook and the generated feedback HTML are then checked cell by cell.
 """
 from functools import partial
 
-import nbformat
 import pytest
 
 import grading_harness as h
-from grading_harness import PARTIAL, cell_index, nbgrader
+from grading_harness import PARTIAL, kill_kernel_after, nbgrader, tamper_test_cells
 
 A, NB = "03_two_layer", "two_layer"
 FULL = {
@@ -98,17 +97,12 @@ def backward(X, Y, params):
 
 def _tamper_tests(nb):
     # (b) delete the Jacobian's test cell, rewrite the loss's, strip the p - y cell's metadata
-    del nb.cells[cell_index(nb, "twolayer_softmax_jacobian")]
-    nb.cells[cell_index(nb, "twolayer_loss")].source = 'print("all tests passed")\n2.0'
-    ce = nb.cells[cell_index(nb, "twolayer_softmax_ce_grad")]
-    ce.metadata = {}
-    ce.source = 'print("all tests passed")\n2.0'
+    tamper_test_cells(nb, delete="twolayer_softmax_jacobian", rewrite="twolayer_loss", strip="twolayer_softmax_ce_grad")
 
 
 def _kill_cell(nb):
     # (d) a top-level cell that kills its own kernel, right after the loss test
-    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    nb.cells.insert(cell_index(nb, "twolayer_loss") + 1, kill)
+    kill_kernel_after(nb, "twolayer_loss")
 
 
 TAMPER = {

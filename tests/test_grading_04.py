@@ -7,11 +7,10 @@ root, ...) and tampering attempts. Scores come from the gradebook, diagnoses fro
 """
 from functools import partial
 
-import nbformat
 import pytest
 
 import grading_harness as h
-from grading_harness import PARTIAL, cell_index, nbgrader, new_course, unimplemented
+from grading_harness import PARTIAL, kill_kernel_after, nbgrader, new_course, tamper_test_cells, unimplemented
 
 A, NB = "04_optimizers", "optimizers"
 FULL = {
@@ -98,17 +97,12 @@ def nesterov_step(w, g, v, lr, mu):
 
 def _tamper_tests(nb):
     # delete the Adam test cell, rewrite the RMSprop test cell, strip the Nesterov test cell's metadata
-    del nb.cells[cell_index(nb, "optim_adam")]
-    nb.cells[cell_index(nb, "optim_rmsprop")].source = 'print("all tests passed")\n2.0'
-    cell = nb.cells[cell_index(nb, "optim_nesterov")]
-    cell.metadata = {}
-    cell.source = 'print("all tests passed")\n2.0'
+    tamper_test_cells(nb, delete="optim_adam", rewrite="optim_rmsprop", strip="optim_nesterov")
 
 
 def _kill_cell(nb):
     # a top-level cell that kills its own kernel (and the grading sandbox), right after the SGD test
-    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    nb.cells.insert(cell_index(nb, "optim_sgd") + 1, kill)
+    kill_kernel_after(nb, "optim_sgd")
 
 
 TAMPER = {

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import grading_harness as h
-from grading_harness import PARTIAL, ROOT, cell_index, unimplemented
+from grading_harness import PARTIAL, ROOT, kill_kernel_after, tamper_test_cells, unimplemented
 
 A, NB = "05_training", "training"
 FULL = {
@@ -328,17 +328,12 @@ def early_stopping(val_losses, patience, min_delta=0.0):
 
 def _tamper_tests(nb):
     # (b) delete the xavier test cell, rewrite the batchnorm_forward one, strip the l1 one's metadata
-    del nb.cells[cell_index(nb, "training_xavier_uniform")]
-    nb.cells[cell_index(nb, "training_batchnorm_forward")].source = 'print("all tests passed")\n2.0'
-    cell = nb.cells[cell_index(nb, "training_l1_grad")]
-    cell.metadata = {}
-    cell.source = 'print("all tests passed")\n2.0'
+    tamper_test_cells(nb, delete="training_xavier_uniform", rewrite="training_batchnorm_forward", strip="training_l1_grad")
 
 
 def _kill_cell(nb):
     # (d) a top-level cell that kills its own kernel, right after the dropout_forward test
-    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    nb.cells.insert(cell_index(nb, "training_dropout_forward") + 1, kill)
+    kill_kernel_after(nb, "training_dropout_forward")
 
 
 TAMPER = {

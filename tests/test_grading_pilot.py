@@ -7,11 +7,10 @@ HTML are then checked cell by cell. The machinery is in ``grading_harness.py`` (
 """
 from functools import partial
 
-import nbformat
 import pytest
 
 import grading_harness as h
-from grading_harness import PARTIAL, ROOT, cell_index, nbgrader, new_course  # noqa: F401  (re-exported)
+from grading_harness import PARTIAL, ROOT, cell_index, kill_kernel_after, nbgrader, new_course, tamper_test_cells  # noqa: F401  (re-exported)
 
 A, NB = "01_perceptron", "perceptron"
 FULL = {
@@ -96,17 +95,12 @@ def xor_network(X):
 
 def _tamper_tests(nb):
     # (b) delete the xor test cell, rewrite the train test cell, strip the gate test cell's metadata
-    del nb.cells[cell_index(nb, "perceptron_xor_network")]
-    nb.cells[cell_index(nb, "perceptron_train")].source = 'print("all tests passed")\n3.0'
-    gate = nb.cells[cell_index(nb, "perceptron_gate_weights")]
-    gate.metadata = {}
-    gate.source = 'print("all tests passed")\n2.0'
+    tamper_test_cells(nb, delete="perceptron_xor_network", rewrite="perceptron_train", strip="perceptron_gate_weights")
 
 
 def _kill_cell(nb):
     # (d) a top-level cell that kills its own kernel, right after the gate test
-    kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    nb.cells.insert(cell_index(nb, "perceptron_gate_weights") + 1, kill)
+    kill_kernel_after(nb, "perceptron_gate_weights")
 
 
 TAMPER = {
