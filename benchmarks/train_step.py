@@ -8,7 +8,10 @@ running in the same process on the same initial weights and the same data:
 
 nnkit
     Exactly what a student writes: ``MLP(...).forward``, ``softmax_cross_entropy`` and
-    ``softmax_cross_entropy_grad``, ``Sequential.backward`` and ``Adam.step`` on ``model.params``.
+    ``softmax_cross_entropy_grad`` (two calls), ``Sequential.backward(dout, cache)`` (which
+    also returns dL/dX, one more matrix product than the fused step) and ``Adam.step`` on
+    ``model.params``, with every input check nnkit promises. ``--fit-step`` times instead the
+    step of ``nnkit.training.fit`` (one ``value_and_grad`` call, ``input_grad=False``).
 fused
     A hand-fused NumPy step written below: the practical speed limit of a NumPy design.
     Every buffer (activations, gradients, Adam scratch) is allocated once, every ufunc writes
@@ -39,7 +42,9 @@ Each sample restores the initial weights and a fresh Adam state (not timed) and 
 steps, at most 50 or about ``--sample-ms`` milliseconds: training on one fixed batch for
 thousands of steps would drive the gradients towards zero and into subnormal numbers, whose
 arithmetic is much slower, so every implementation is timed in the same early-training regime.
-The figure reported is the median over ``--repeats`` samples, in microseconds per step.
+The time reported is the median over ``--repeats`` samples, in microseconds per step; a ratio
+is the median over rounds of the two implementations' samples of the same round (steadier
+than the ratio of the medians when the machine's speed drifts).
 
 Targets (issue 2): nnkit within 1.2x of fused NumPy at every size, and faster than PyTorch CPU
 in float64. Each row prints TARGET MET or TARGET MISSED. This is a report, not a test: the
@@ -282,7 +287,26 @@ class Nnkit:
         logits, cache = model.forward(X, training=True)
         loss = self.loss_fn(logits, y)
         dlogits = self.loss_grad(logits, y)
-        _, grads = model.backward(dlogits, cache)
+        _, grads = model.backward(dlogits, cache)  # also computes dL/dX, as backward promises
+        self.opt.step(model.params, grads, self.state)
+        return loss
+
+
+class NnkitFitStep(Nnkit):
+    """nnkit as ``nnkit.training.fit`` runs one step: ``value_and_grad`` (one softmax for the
+    loss and its gradient) and ``backward(..., input_grad=False)`` (no dL/dX)."""
+
+    def __init__(self, weights, X, y):
+        super().__init__(weights, X, y)
+        from nnkit.losses import softmax_cross_entropy_value_and_grad
+
+        self.value_and_grad = softmax_cross_entropy_value_and_grad
+
+    def step(self) -> float:
+        model = self.model
+        logits, cache = model.forward(self.X, training=True)
+        loss, dlogits = self.value_and_grad(logits, self.y)
+        _, grads = model.backward(dlogits, cache, input_grad=False)
         self.opt.step(model.params, grads, self.state)
         return loss
 
@@ -426,6 +450,18 @@ def measure(impls: dict, repeats: int, sample_s: float) -> dict:
     return {name: (statistics.median(v), v) for name, v in samples.items()}
 
 
+def paired_ratio(res: dict, a: str, b: str) -> float | None:
+    """Median over rounds of (a's sample / b's sample of the same round), or None.
+
+    Samples of one round are taken moments apart, so the machine's slow changes of speed
+    (other load, frequency) cancel in their ratio; the median of these ratios is steadier than
+    the ratio of the two medians.
+    """
+    if a not in res or b not in res:
+        return None
+    return statistics.median(x / y for x, y in zip(res[a][1], res[b][1]))
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -439,17 +475,20 @@ def fmt_ratio(x):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=None, help="timed samples per implementation and row (default 25; 7 with --quick)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed samples per implementation and row (default 41; 9 with --quick)")
     ap.add_argument("--quick", action="store_true", help="fewer and shorter samples: a rough look in a few seconds")
-    ap.add_argument("--sample-ms", type=float, default=None, help="length of one sample in ms (default 40; 10 with --quick)")
+    ap.add_argument("--sample-ms", type=float, default=None, help="length of one sample in ms, at most 50 steps (default 20; 10 with --quick)")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for NumPy's BLAS and for torch, the same for both (default 1; 0 = leave "
                          "NumPy's BLAS at its default and give torch as many)")
     ap.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")
+    ap.add_argument("--fit-step", action="store_true",
+                    help="time nnkit's step as nnkit.training.fit runs it (loss value_and_grad, "
+                         "backward(..., input_grad=False)) instead of the separate calls a student writes")
     args = ap.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else (7 if args.quick else 25)
+    repeats = args.repeats if args.repeats is not None else (9 if args.quick else 41)
     repeats = max(1, repeats)
-    sample_s = (args.sample_ms if args.sample_ms is not None else (10.0 if args.quick else 40.0)) / 1000.0
+    sample_s = (args.sample_ms if args.sample_ms is not None else (10.0 if args.quick else 20.0)) / 1000.0
 
     limiter = limit_blas_threads(args.threads) if args.threads > 0 else None  # noqa: F841 (kept alive)
     blas_threads, blas_desc = blas_info()
@@ -467,6 +506,8 @@ def main(argv=None) -> int:
     print(f"machine  {cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}")
     print(f"python   {platform.python_version()}   numpy {np.__version__} (BLAS: {blas_desc})")
     print(f"torch    {torch_desc}")
+    print("nnkit    " + ("the step of nnkit.training.fit: loss value_and_grad, backward(input_grad=False)" if args.fit_step
+                         else "a student's step: loss and loss_grad calls, backward(dout, cache) (returns dL/dX too)"))
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
     print(f"env      {env or '(no thread variables set)'}")
     try:
@@ -477,7 +518,8 @@ def main(argv=None) -> int:
         busy = load1 > 0.5 * (os.cpu_count() or 1)
         print(f"load     {load1:.2f} (1-min average)" + ("  !! the machine is busy: timings will be noisy" if busy else ""))
     print(f"timing   median of {repeats} interleaved samples, each <= {MAX_STEPS_PER_SAMPLE} steps (~{sample_s * 1e3:g} ms) "
-          "from the initial weights; gc off; microseconds per step")
+          "from the initial weights; gc off; microseconds per step;")
+    print("         ratios = median over rounds of the paired samples' ratio")
     print()
 
     header = f"{'dtype':<8} {'batch':>5} | {'nnkit us':>9} {'fused us':>9} {'torch us':>9} | {'nnkit/fused':>11} {'nnkit/torch':>11} | target"
@@ -490,7 +532,7 @@ def main(argv=None) -> int:
             weights, X, y = make_problem(n, dtype)
             note = ""
             try:
-                nn = Nnkit(weights, X, y)
+                nn = (NnkitFitStep if args.fit_step else Nnkit)(weights, X, y)
             except Exception:
                 nn = None
                 note = "nnkit failed to build: " + traceback.format_exc(limit=1).strip().splitlines()[-1]
@@ -519,8 +561,8 @@ def main(argv=None) -> int:
             t_nn = res["nnkit"][0] if "nnkit" in res else None
             t_fu = res["fused"][0]
             t_th = res["torch"][0] if "torch" in res else None
-            r_fu = t_nn / t_fu if t_nn is not None else None
-            r_th = t_nn / t_th if (t_nn is not None and t_th is not None) else None
+            r_fu = paired_ratio(res, "nnkit", "fused")
+            r_th = paired_ratio(res, "nnkit", "torch")
             met = t_nn is not None and r_fu <= TARGET_FUSED
             why = []
             if t_nn is None:

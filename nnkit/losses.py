@@ -327,8 +327,8 @@ def _row_max(z: np.ndarray) -> np.ndarray:
     K = 10. Same result either way.
     """
     if z.shape[1] <= 64:
-        return np.asfortranarray(z).max(axis=1, keepdims=True)
-    return z.max(axis=1, keepdims=True)
+        z = np.asfortranarray(z)
+    return np.maximum.reduce(z, axis=1, keepdims=True)  # z.max(axis=1, keepdims=True)
 
 
 def _row_sum(e: np.ndarray) -> np.ndarray:

@@ -670,29 +670,25 @@ class Adam(Optimizer):
         return self.lr * sqrt_bc2 / (1.0 - self.beta1**t), self.eps * sqrt_bc2
 
     def _update(self, p, g, t, m, v):
-        _adam_update(p, g, m, v, self.beta1, self.beta2, *self._coefficients(t))
+        self._apply([(p, g, m, v)], t)
 
     def _apply(self, work, t):
         b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1.0 - b1, 1.0 - b2
         step_size, eps = self._coefficients(t)  # once per step, not once per array
-        for p, g, m, v in work:
-            _adam_update(p, g, m, v, b1, b2, step_size, eps)
-
-
-def _adam_update(p, g, m, v, b1, b2, step_size, eps) -> None:
-    """One Adam update of one array, in place: 12 elementwise passes and one scratch array."""
-    d = np.multiply(g, 1.0 - b1)
-    m *= b1
-    m += d  # m = b1 m + (1 - b1) g
-    np.multiply(g, g, out=d)
-    d *= 1.0 - b2
-    v *= b2
-    v += d  # v = b2 v + (1 - b2) g^2
-    np.sqrt(v, out=d)
-    d += eps
-    np.divide(m, d, out=d)
-    d *= step_size
-    p -= d  # p -= step_size * m / (sqrt(v) + eps)
+        for p, g, m, v in work:  # 12 elementwise passes per array, one scratch array d
+            d = np.multiply(g, c1)
+            m *= b1
+            m += d  # m = b1 m + (1 - b1) g
+            np.multiply(g, g, out=d)
+            d *= c2
+            v *= b2
+            v += d  # v = b2 v + (1 - b2) g^2
+            np.sqrt(v, out=d)
+            d += eps
+            np.divide(m, d, out=d)
+            d *= step_size
+            p -= d  # p -= step_size * m / (sqrt(v) + eps)
 
 
 class Rprop(Optimizer):
