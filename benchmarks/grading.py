@@ -14,10 +14,11 @@ What it does:
    hand in a plausible wrong answer (the wrong answers of ``tests/test_grading_*.py``, or one
    function left unimplemented), and a couple hand in the release untouched. Who gets what is
    seeded: every run grades the same class.
-2. For each worker count (1, then 2) it copies the course to a fresh temporary folder (fresh
-   gradebook), runs ``nbgrader generate_assignment`` for each assignment, puts the class in
-   ``submitted/``, and times ``python -m nngrader.grade_all <assignment> --workers N`` (the whole
-   command: autograde, feedback HTML and grades CSV) for each assignment in turn.
+2. For each worker count (1 and 2) it copies the course to a fresh temporary folder (fresh
+   gradebook), runs ``nbgrader generate_assignment`` for each assignment and puts the class in
+   ``submitted/``. It then times ``python -m nngrader.grade_all <assignment> --workers N`` (the
+   whole command: autograde, feedback HTML and grades CSV), assignment by assignment, alternating
+   the worker counts so that a change in the machine's load hits both alike.
 3. Prints the autograde seconds per notebook (median and 90th percentile, from the one-worker
    run, where notebooks do not compete for the CPU), the total wall time for 1 and 2 workers,
    and the speed-up, checked against the issue's targets: median <= 4 s per notebook and
@@ -126,45 +127,55 @@ def build_class(assignment: str, notebook: str, n: int, seed: int = 0) -> dict:
     return out
 
 
-# --- one timed run ----------------------------------------------------------------------------------
-def run(classes: dict, workers: int, tmp: Path, keep: bool) -> dict:
-    """Grade every class with ``--workers``; per-notebook seconds, wall times, failures."""
+# --- the timed runs ---------------------------------------------------------------------------------
+def prepare(classes: dict, workers: int, tmp: Path) -> Path:
+    """A fresh copy of the course (fresh gradebook) with every class generated and submitted."""
     course = h.new_course(tmp, name=f"course-{workers}w")
     for a in classes:
         h.nbgrader(course, "generate_assignment", a, "--force")
     for a, (notebook, cls) in classes.items():
         for student, (nb, _) in cls.items():
             h.write_submission(course, student, a, notebook, nb)
+    return course
+
+
+def grade(course: Path, assignment: str, n_students: int, workers: int, result: dict) -> None:
+    """Time one ``python -m nngrader.grade_all`` command and add its figures to ``result``."""
     env = {k: v for k, v in os.environ.items() if k != "NNGRADER_SECRET"}
-    result = {"seconds": [], "per_assignment": {}, "wall": 0.0, "autograde_wall": 0.0, "failed": []}
-    for a, (notebook, cls) in classes.items():
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "nngrader.grade_all", a, "--workers", str(workers)],
-                              cwd=course, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        secs = []
-        for line in proc.stdout.splitlines():
-            m = _ROW.match(line)
-            if m:
-                if m.group(2) == "graded":
-                    secs.append(float(m.group(3)))
-                else:
-                    result["failed"].append(f"{a}/{m.group(1)}: {m.group(2)}")
-        m = _WALL.search(proc.stdout)
-        result["autograde_wall"] += float(m.group(1)) if m else wall
-        if len(secs) != len(cls):
-            result["failed"].append(f"{a}: {len(secs)}/{len(cls)} graded (exit {proc.returncode})\n"
-                                    f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        result["seconds"] += secs
-        result["per_assignment"][a] = (secs, wall)
-        result["wall"] += wall
-        print(f"  {workers} worker(s) {a}: {len(secs)} notebooks, median {statistics.median(secs) if secs else 0:.2f} s, "
-              f"command wall {wall:.1f} s", flush=True)
-    if keep:
-        print(f"  kept {course}")
-    else:
-        shutil.rmtree(course, ignore_errors=True)
-    return result
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "nngrader.grade_all", assignment, "--workers", str(workers)],
+                          cwd=course, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    secs = []
+    for line in proc.stdout.splitlines():
+        m = _ROW.match(line)
+        if m:
+            if m.group(2) == "graded":
+                secs.append(float(m.group(3)))
+            else:
+                result["failed"].append(f"{assignment}/{m.group(1)}: {m.group(2)}")
+    m = _WALL.search(proc.stdout)
+    result["autograde_wall"] += float(m.group(1)) if m else wall
+    if len(secs) != n_students:
+        result["failed"].append(f"{assignment}: {len(secs)}/{n_students} graded (exit {proc.returncode})\n"
+                                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    result["seconds"] += secs
+    result["per_assignment"][assignment] = (secs, wall)
+    result["wall"] += wall
+    print(f"  {workers} worker(s) {assignment}: {len(secs)} notebooks, median "
+          f"{statistics.median(secs) if secs else 0:.2f} s, command wall {wall:.1f} s", flush=True)
+
+
+def run_all(classes: dict, worker_counts: list, tmp: Path) -> dict:
+    """Every worker count on every assignment; the counts alternate assignment by assignment, so
+    that a change in the machine's load during the run affects them alike."""
+    courses = {w: prepare(classes, w, tmp) for w in worker_counts}
+    results = {w: {"seconds": [], "per_assignment": {}, "wall": 0.0, "autograde_wall": 0.0, "failed": []}
+               for w in worker_counts}
+    for a, (_, cls) in classes.items():
+        for w in worker_counts:
+            grade(courses[w], a, len(cls), w, results[w])
+    return results
 
 
 def p90(xs):
@@ -198,13 +209,13 @@ def main(argv=None) -> int:
     print(f"Grading benchmark: {len(classes)} assignment(s) x {a.students} students = {n_nb} notebooks per run "
           f"({', '.join(f'{v} {k}' for k, v in sorted(mix.items()))})")
     print(f"{os.cpu_count()} CPUs; load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
-    results = {}
     tmp = Path(tempfile.mkdtemp(prefix="nngrader-bench-"))
     try:
-        for w in a.workers:
-            results[w] = run(classes, w, tmp, a.keep)
+        results = run_all(classes, a.workers, tmp)
     finally:
-        if not a.keep:
+        if a.keep:
+            print(f"graded courses kept in {tmp}")
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
     load1 = os.getloadavg()
 

@@ -18,6 +18,7 @@ One concept per module::
     autodiff        a micrograd-style scalar autodiff
     datasets        offline toy datasets, digits, iris, splitting
     surfaces        loss surfaces for optimizer demos
+    demos           the lectures' interactive widgets (ipywidgets + ipympl)
 
 Submodules load on first use (``nnkit.losses`` works after ``import nnkit``), so importing
 the package stays cheap: a grading sandbox or a lecture imports only what it touches.
@@ -34,7 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "neurons", "activations", "losses", "layers", "normalization", "initializers", "model",
     "optimizers", "schedules", "clipping", "regularization", "training", "gradcheck",
-    "autodiff", "datasets", "surfaces",
+    "autodiff", "datasets", "surfaces", "demos",
 ]
 
 

@@ -35,5 +35,14 @@ def test_every_module_has_a_mirroring_test_file():
     from pathlib import Path
 
     tests = Path(__file__).parent
-    missing = [m for m in nnkit.__all__ if not (tests / f"test_{m}.py").exists()]
-    assert not missing, f"modules without tests/test_<module>.py: {missing}"
+    package = Path(nnkit.__file__).parent
+    missing = []
+    for m in nnkit.__all__:
+        if (package / m).is_dir():  # a subpackage: nnkit/<m>/<x>.py -> tests/<m>/test_<x>.py
+            for module in sorted((package / m).glob("*.py")):
+                name = module.stem.lstrip("_")
+                if module.stem != "__init__" and not (tests / m / f"test_{name}.py").exists():
+                    missing.append(f"{m}/{module.name}")
+        elif not (tests / f"test_{m}.py").exists():
+            missing.append(m)
+    assert not missing, f"modules without a mirroring test file: {missing}"

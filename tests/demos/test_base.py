@@ -1,0 +1,78 @@
+"""The shared demo machinery: figures, safe callbacks, assembly, the Play clock."""
+import ipywidgets as widgets
+import numpy as np
+import pytest
+
+from nnkit.demos._base import Demo, assemble, figure_widget, new_figure, play_controls, safe_callback
+
+
+def _line_demo():
+    fig = new_figure(figsize=(4, 3))
+    ax = fig.add_subplot()
+    (line,) = ax.plot([], [])
+    controls = {"slope": widgets.FloatSlider(value=1.0, min=-3, max=3)}
+    state = {}
+
+    def update():
+        a = controls["slope"].value
+        if a > 2:
+            raise ValueError(f"slope must be <= 2, got {a}")
+        x = np.linspace(0, 1, 11)
+        line.set_data(x, a * x)
+        state["y"] = a * x
+        fig.canvas.draw_idle()
+
+    return assemble(controls, fig, update, state=state), line
+
+
+def test_figure_is_an_ipympl_widget_and_not_registered_with_pyplot():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    fig = new_figure()
+    assert isinstance(fig.canvas, widgets.DOMWidget)
+    assert figure_widget(fig) is fig.canvas
+    assert plt.get_fignums() == before
+
+
+def test_assemble_draws_once_and_redraws_when_a_control_moves():
+    demo, line = _line_demo()
+    assert isinstance(demo, Demo)
+    np.testing.assert_allclose(demo.state["y"][-1], 1.0)
+    demo.controls["slope"].value = -1.5
+    np.testing.assert_allclose(demo.state["y"][-1], -1.5)
+    np.testing.assert_allclose(line.get_ydata()[-1], -1.5)
+    assert demo.errors == []
+    demo.render()  # a real Agg draw through the canvas
+
+
+def test_a_failing_callback_is_shown_in_the_output_area_not_raised():
+    demo, line = _line_demo()
+    demo.controls["slope"].value = 2.5  # observers must not raise into ipywidgets
+    assert len(demo.errors) == 1 and "slope must be <= 2, got 2.5" in demo.errors[0]
+    shown = "".join(o.get("text", "") for o in demo.output.outputs)
+    assert "ValueError: slope must be <= 2, got 2.5" in shown
+    np.testing.assert_allclose(line.get_ydata()[-1], 1.0)  # the last good drawing stays
+    demo.controls["slope"].value = 0.5  # and the demo keeps working
+    np.testing.assert_allclose(demo.state["y"][-1], 0.5)
+
+
+def test_safe_callback_returns_the_value_or_none():
+    out, errors = widgets.Output(), []
+    assert safe_callback(out, errors)(lambda: 3)() == 3
+    assert safe_callback(out, errors)(lambda: 1 / 0)() is None
+    assert "ZeroDivisionError" in errors[0]
+
+
+def test_the_demo_displays_as_its_widget():
+    demo, _ = _line_demo()
+    bundle = demo._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == demo.widget.model_id
+
+
+def test_play_controls_share_the_range():
+    play, slider = play_controls(25)
+    assert (play.min, play.max, slider.min, slider.max) == (0, 24, 0, 24)
+    with pytest.raises(ValueError, match="n_frames must be >= 1, got 0"):
+        play_controls(0)
