@@ -462,6 +462,34 @@ def paired_ratio(res: dict, a: str, b: str) -> float | None:
     return statistics.median(x / y for x, y in zip(res[a][1], res[b][1]))
 
 
+def gemm_ratio(torch, rounds: int = 60) -> dict:
+    """NumPy's matrix product against torch's on the step's three float64 shapes at batch 1024.
+
+    At batch 1024 a training step is mostly matrix products, so which BLAS library does them
+    (NumPy: OpenBLAS; the torch CPU wheel: MKL) sets a floor no NumPy design can go below. This
+    prints that floor: the median over interleaved rounds of numpy_time / torch_time per shape.
+    """
+    out = {}
+    rng = np.random.default_rng(0)
+    for m, k, n in ((1024, 64, 256), (1024, 256, 256), (256, 1024, 256)):
+        a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+        c = np.empty((m, n))
+        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.empty((m, n), dtype=torch.float64)
+        for _ in range(5):
+            np.matmul(a, b, out=c)
+            torch.matmul(ta, tb, out=tc)
+        ratios = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            np.matmul(a, b, out=c)
+            t1 = time.perf_counter()
+            torch.matmul(ta, tb, out=tc)
+            t2 = time.perf_counter()
+            ratios.append((t1 - t0) / (t2 - t1))
+        out[f"{m}x{k} @ {k}x{n}"] = statistics.median(ratios)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -585,6 +613,13 @@ def main(argv=None) -> int:
             for p in problems + ([note] if note else []):
                 print(f"    !! VALIDATION: {p}", flush=True)
             rows_out.append(line)
+    if torch is not None:
+        print()
+        ratios = gemm_ratio(torch)
+        print("BLAS floor (float64 matrix products of the batch-1024 step, numpy time / torch time): "
+              + ", ".join(f"{k}: {v:.2f}x" for k, v in ratios.items()))
+        print("  A ratio above 1 means NumPy's BLAS is the slower one: at batch 1024, where the step is "
+              "mostly these products, no NumPy step (fused included) can be much faster than torch.")
     print()
     print("Validation: nnkit and fused NumPy (and torch) agreed on loss and updated weights over "
           f"{VALIDATION_STEPS} steps in every row without a '!!' line.")

@@ -18,7 +18,8 @@ with the diagnosis and an ``execute_result`` holding the score, which is what
 
 :class:`ResilientExecute` is nbgrader's Execute, except that a kernel that dies or stops
 answering no longer aborts the student's autograde: the cell gets an error output, a new
-kernel starts, and the remaining cells run.
+kernel starts, and the remaining cells run. It does not run the test cells in the kernel:
+:class:`TrustedVerdicts` scores them.
 """
 from __future__ import annotations
 
@@ -112,9 +113,23 @@ class TrustedVerdicts(NbGraderPreprocessor):
 
 
 class ResilientExecute(Execute):
-    """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook."""
+    """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
+
+    It also leaves the autograded test cells out of the student's kernel (``skip_test_cells``):
+    :class:`TrustedVerdicts` throws their kernel outputs away and scores them in a sandbox, so
+    running them in the kernel too would only double the grading time (in 05_training, the
+    in-kernel check of ``train_digits`` trains a network for a second each time).
+    """
+
+    skip_test_cells = Bool(
+        True, help="Do not run autograded test cells in the student's kernel (TrustedVerdicts scores them)."
+    ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
+        if self.skip_test_cells and is_test_cell(cell):
+            cell.outputs = []
+            cell.execution_count = None
+            return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
         except (DeadKernelError, CellTimeoutError) as e:
