@@ -348,6 +348,26 @@ def test_check_binds_helpers_by_position_or_by_name(capsys, monkeypatch):
     assert "run_optimizer is not defined (run the notebook's cell that defines it, unchanged)" in capsys.readouterr().out
 
 
+def test_a_long_list_of_forbidden_calls_names_the_first_five():
+    from nngrader.sandbox import Outcome
+
+    hits = [f"nnkit.layers:f{i}" for i in range(7)]
+    chk = Check(
+        grade_id="t_many", functions="square", points=2,
+        visible=lambda rng: [Case((2.0,), label="one")], hidden=lambda rng: [],
+        judge=lambda case, v: [compare_close("y", v, case.args[0] ** 2)], forbidden=tuple(hits),
+    )
+
+    class Runner:
+        def call(self, function, args, kwargs, forbidden, timeout):
+            return Outcome("ok", value=args[0] ** 2, forbidden_calls=hits)
+
+    text = run_check(chk, Runner(), "s", ("visible",)).text()
+    assert ("your code called nnkit.layers.f0, nnkit.layers.f1, nnkit.layers.f2, nnkit.layers.f3, "
+            "nnkit.layers.f4 and 2 more, nnkit's own") in text
+    assert "f5" not in text
+
+
 def test_helpers_stay_out_of_the_title_and_the_forbidden_call_note():
     from nngrader.sandbox import Outcome
 

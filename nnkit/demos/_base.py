@@ -32,8 +32,16 @@ def new_figure(figsize=(8.0, 3.6), **kwargs) -> Figure:
     The figure is not registered with pyplot, so it never shows twice and is freed with its demo.
     """
     fig = Figure(figsize=figsize, layout="constrained", **kwargs)
+    import matplotlib
+
+    previous = matplotlib.get_backend()
     try:
+        # importing ipympl switches pyplot to its widget backend when matplotlib is loaded:
+        # switch back, so that a lecture's static plt.plot(...) stays an inline picture
         from ipympl.backend_nbagg import new_figure_manager_given_figure
+
+        if matplotlib.get_backend() != previous:
+            matplotlib.use(previous)
     except ImportError:  # plain Python: Agg canvas, no widget
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 

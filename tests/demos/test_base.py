@@ -76,3 +76,15 @@ def test_play_controls_share_the_range():
     assert (play.min, play.max, slider.min, slider.max) == (0, 24, 0, 24)
     with pytest.raises(ValueError, match="n_frames must be >= 1, got 0"):
         play_controls(0)
+
+
+def test_a_demo_figure_leaves_pyplot_on_its_backend():
+    # ipympl switches pyplot's backend on its first import: check in a fresh interpreter
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('agg'); import matplotlib.pyplot as plt; "
+            "from nnkit.demos._base import new_figure; new_figure(); import ipympl; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().lower() == "agg", out.stdout + out.stderr
