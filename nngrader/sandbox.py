@@ -233,6 +233,14 @@ def resolve_forbidden(names) -> list[list[str]]:
     return out
 
 
+def _package_root(path: str) -> str:
+    """The folder of the top-level package that the module file ``path`` belongs to."""
+    folder = os.path.dirname(path)
+    while os.path.exists(os.path.join(os.path.dirname(folder), "__init__.py")):
+        folder = os.path.dirname(folder)
+    return folder
+
+
 class _Watch:
     """The profile hook: records forbidden calls and attempts to change the profiler."""
 
@@ -240,19 +248,31 @@ class _Watch:
         self.targets = [(str(p), str(q), str(n)) for p, q, n in targets]
         self.quals = {q for _, q, _ in self.targets}
         self.hits: list[str] = []
+        self.direct: list[str] = []  # hits called straight from student code, not from inside nnkit
+        # a call from anywhere inside the forbidden functions' packages (nnkit, sklearn) is
+        # one that those made in turn, not one the student wrote
+        self.roots = tuple({_package_root(p) + os.sep for p, _, _ in self.targets})
         self.tampered = False
         self.active = True
         self._codes: dict = {}
         self._paths: dict = {}
 
+    def _real(self, filename: str) -> str:
+        real = self._paths.get(filename)
+        if real is None:
+            real = self._paths[filename] = os.path.realpath(filename)
+        return real
+
+    def ordered_hits(self) -> list[str]:
+        """The hits, those the student's code called directly first (they name what was
+        written; the others are what those called in turn), each group in call order."""
+        return self.direct + [h for h in self.hits if h not in self.direct]
+
     def _classify(self, code) -> str:
         qual = getattr(code, "co_qualname", code.co_name)
         if qual not in self.quals:
             return ""
-        fn = code.co_filename
-        real = self._paths.get(fn)
-        if real is None:
-            real = self._paths[fn] = os.path.realpath(fn)
+        real = self._real(code.co_filename)
         for path, q, name in self.targets:
             if q == qual and path == real:
                 return name
@@ -264,8 +284,13 @@ class _Watch:
             hit = self._codes.get(code)
             if hit is None:
                 hit = self._codes[code] = self._classify(code)
-            if hit and hit not in self.hits:
-                self.hits.append(hit)
+            if hit:
+                if hit not in self.hits:
+                    self.hits.append(hit)
+                if hit not in self.direct:
+                    back = frame.f_back
+                    if back is None or not self._real(back.f_code.co_filename).startswith(self.roots):
+                        self.direct.append(hit)
             if code in _PY_SETTERS:
                 self.tampered = True
         elif event == "c_call" and self.active and id(arg) in _C_SETTERS:
@@ -351,7 +376,7 @@ def call_watched(fn, args, kwargs, targets, alarm: float | None = None) -> dict:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_handler)
-    result["forbidden_calls"] = list(watch.hits)
+    result["forbidden_calls"] = watch.ordered_hits()
     result["tampered"] = watch.tampered
     return result
 

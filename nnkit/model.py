@@ -207,7 +207,9 @@ class Sequential:
         Parameters
         ----------
         dout : ndarray (N, D_out), the shape of the forward output.
-        cache : from :meth:`forward`.
+        cache : from :meth:`forward`, or any sequence holding each layer's own cache in order
+            (``layer.forward(x, ...)[1]`` for every layer), for code that runs the layers one
+            by one to keep the hidden activations (the vanishing-gradient demo does).
         input_grad : bool
             False skips ``dL/dx`` for the model input (saves the first layer's ``dout @ W.T``
             product, which training never uses) and returns None for it.

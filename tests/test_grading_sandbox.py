@@ -348,6 +348,23 @@ def test_check_binds_helpers_by_position_or_by_name(capsys, monkeypatch):
     assert "run_optimizer is not defined (run the notebook's cell that defines it, unchanged)" in capsys.readouterr().out
 
 
+def test_forbidden_calls_made_by_the_student_come_before_those_nnkit_made_in_turn():
+    import nnkit.initializers as init
+    import nnkit.model
+    from nngrader.sandbox import call_watched, resolve_forbidden
+
+    def student():
+        nnkit.model.MLP([2, 3, 1], rng=np.random.default_rng(0))  # calls initializers inside
+        return init.normal((2, 2), np.random.default_rng(1), std=1.0)  # called directly, later
+
+    names = ["nnkit.initializers:get_initializer", "nnkit.initializers:he_normal",
+             "nnkit.initializers:normal", "nnkit.model:MLP"]
+    r = call_watched(student, (), {}, resolve_forbidden(names))
+    assert r["status"] == "ok", r["error"]
+    assert r["forbidden_calls"][:2] == ["nnkit.model:MLP", "nnkit.initializers:normal"]
+    assert set(r["forbidden_calls"]) == set(names)
+
+
 def test_a_long_list_of_forbidden_calls_names_the_first_five():
     from nngrader.sandbox import Outcome
 

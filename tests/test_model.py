@@ -390,3 +390,22 @@ def test_oracle_full_mlp_forward_backward_vs_torch(batchnorm, torch, rng):
             assert np.abs(grads[k]).max() < 1e-14 and np.abs(tp[k].grad.numpy()).max() < 1e-14
             continue
         assert rel_error(grads[k], tp[k].grad.numpy()) <= ORACLE_TOL, k
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_backward_accepts_the_layers_own_caches_in_a_list(activation):
+    rng = np.random.default_rng(3)
+    model = MLP([4, 6, 5, 3], activation=activation, rng=rng)
+    x = rng.standard_normal((7, 4))
+    dout = rng.standard_normal((7, 3))
+    out, cache = model.forward(x.copy(), training=True)
+    dx, grads = model.backward(dout.copy(), cache)
+    caches, h = [], x.copy()
+    for layer in model.layers:  # what a demo does to keep every hidden activation
+        h, c = layer.forward(h, True)
+        caches.append(c)
+    np.testing.assert_allclose(h, out, rtol=1e-12)
+    dx2, grads2 = model.backward(dout.copy(), caches)
+    np.testing.assert_allclose(dx2, dx, rtol=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(grads2[k], grads[k], rtol=1e-12)
