@@ -436,9 +436,10 @@ def draw_graph(root: Value, ax=None, *, show_grad: bool = True, precision: int =
         x1, y1 = pos[id(node)]
         for child in node._prev:
             x0, y0 = pos[id(child)]
-            ax.add_patch(
-                FancyArrowPatch((x0 + 0.28, y0), (x1 - 0.28, y1), arrowstyle="->", mutation_scale=12, color="0.4")
-            )
+            # an edge that skips a column bends, so it does not pass through a node in between
+            bend = "arc3,rad=0.35" if x1 - x0 > 1 else "arc3"
+            ax.add_patch(FancyArrowPatch((x0 + 0.28, y0), (x1 - 0.28, y1), arrowstyle="->", mutation_scale=12,
+                                         color="0.4", connectionstyle=bend))
     for node in order:
         x, y = pos[id(node)]
         head = names[id(node)]
