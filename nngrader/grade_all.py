@@ -428,8 +428,7 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, St
     sys.modules.setdefault("rfc3987_syntax", None)
     from nbgrader.api import Gradebook, MissingEntry
 
-    db_url = f"sqlite:///{root / 'gradebook.db'}"
-    course_id = _course_id(root)
+    course_id, db_url = _course_settings(root)
     previous = _read_csv(path)
     rows: dict[str, dict] = {}
     cell_names: list[str] = []
@@ -479,19 +478,28 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, St
     return [rows[st] for st in sorted(rows)]
 
 
-def _course_id(root: Path) -> str:
-    """The course id from nbgrader_config.py (nbgrader's own loader), default 'default_course'."""
+def _course_settings(root: Path) -> tuple[str, str]:
+    """``(course_id, db_url)`` from nbgrader_config.py (nbgrader's own loader), with nbgrader's
+    defaults: course 'default_course' and the SQLite ``gradebook.db`` in the course root. A
+    configured ``CourseDirectory.db_url`` (a PostgreSQL gradebook, for Kubernetes grading Jobs)
+    is used as it is."""
     from traitlets.config.loader import PyFileConfigLoader
 
+    course_id, db_url = "default_course", f"sqlite:///{root / 'gradebook.db'}"
     saved = dict(os.environ)  # the config moves NNGRADER_SECRET out of the environment
     try:
         cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-        return str(cfg.CourseDirectory.course_id) if "course_id" in cfg.CourseDirectory else "default_course"
+        if "course_id" in cfg.CourseDirectory:
+            course_id = str(cfg.CourseDirectory.course_id)
+        if "db_url" in cfg.CourseDirectory and cfg.CourseDirectory.db_url:
+            db_url = str(cfg.CourseDirectory.db_url)
     except Exception:
-        return "default_course"
+        pass
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    return course_id, db_url
+
 
 
 def grade_all(root: Path, assignment: str, *, students: list[str] | None = None, workers: int = 2,

@@ -118,3 +118,13 @@ def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
     assert worker_env(1)["OMP_NUM_THREADS"] == str(cores) and worker_env(64)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the grader's own setting wins
     assert worker_env(2)["OMP_NUM_THREADS"] == "3"
+
+
+def test_course_settings_come_from_nbgrader_config(tmp_path):
+    from nngrader.grade_all import _course_settings
+
+    assert _course_settings(tmp_path) == ("default_course", f"sqlite:///{tmp_path / 'gradebook.db'}")
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'nn-x'\n"
+        "c.CourseDirectory.db_url = 'postgresql://grader@db/nn'\n")
+    assert _course_settings(tmp_path) == ("nn-x", "postgresql://grader@db/nn")
