@@ -1,0 +1,351 @@
+"""Decision-boundary playground, in the spirit of TensorFlow Playground.
+
+What it teaches
+---------------
+A multilayer perceptron carves the plane into class regions. With no hidden layer the
+boundary is a straight line (logistic regression), which cannot separate XOR, circles or
+spirals; each hidden layer of non-linear units bends it. Watching training shows the
+boundary forming, a too-large learning rate making the loss jump, and L2 regularization
+(weight decay) smoothing the boundary and narrowing the gap between training and test loss.
+
+Everything is computed by nnkit: the model is :func:`nnkit.model.MLP`, trained with
+mini-batch gradient descent (:class:`nnkit.optimizers.SGD`, batches of ``batch_size`` from
+:func:`nnkit.training.minibatches`) on softmax cross-entropy
+(:func:`nnkit.model.loss_and_grads`), with the L2 gradient ``lam * W`` of
+:func:`nnkit.regularization.l2_grad` added for every weight matrix (biases are not
+penalized; penalty ``(lam/2) sum W^2``, not included in the plotted losses). The data come
+from :mod:`nnkit.datasets`: 400 points, half for training (dots) and half for testing.
+
+Controls
+--------
+dataset : ``xor_blobs``, ``two_moons``, ``circles`` or ``spirals`` (3 classes).
+hidden : hidden layer sizes as text, e.g. ``"8,8"`` (empty: no hidden layer); each 1..64,
+    at most 6 layers.
+activation : hidden activation.
+lr : learning rate.
+l2 : L2 strength lambda.
+play / step : the training frame shown. Changing any other control retrains: ``n_epochs``
+    epochs, precomputed once (and cached), with a frame every ``n_epochs // (n_frames - 1)``
+    epochs; the step slider only picks a frame.
+
+Panels: (1) the plane coloured by the predicted class, paler where the model is unsure
+(white at a uniform prediction, 8 bands of confidence), training points on top; (2) training
+and test loss per epoch, the current frame marked.
+
+``demo.state`` holds ``epoch`` (of the frame), ``epochs`` (n_frames,), ``train_loss`` /
+``test_loss`` / ``train_acc`` / ``test_acc`` (n_frames,), ``grid_x`` (G,), ``grid_y`` (G,),
+``proba`` (G, G, K) predicted probabilities on the grid (row i is ``grid_y[i]``),
+``params`` (the frame's parameters, a dict like ``model.params``), ``sizes`` (the layer
+widths), ``diverged_at`` (first epoch with a non-finite loss, or None) and the control values.
+"""
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import numpy as np
+
+from .._validate import check_choice, check_int, check_nonnegative, check_positive, check_rng
+from .. import datasets as _ds
+from ..activations import softmax
+from ..losses import softmax_cross_entropy
+from ..model import MLP, loss_and_grads
+from ..optimizers import SGD
+from ..regularization import l2_grad
+from ..training import minibatches
+from ._backdrop import Backdrop
+from ._base import Demo, assemble, new_figure, play_controls
+
+__all__ = ["playground", "parse_hidden", "train_history", "DATASETS", "ACTIVATION_CHOICES", "L2_CHOICES"]
+
+DATASETS = ("xor_blobs", "two_moons", "circles", "spirals")
+ACTIVATION_CHOICES = ("tanh", "relu", "sigmoid", "leaky_relu", "identity")
+L2_CHOICES = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3)
+GRID = 60
+MAX_WIDTH, MAX_LAYERS = 64, 6
+# Class colours (orange, blue, green) for the regions and the points.
+_COLORS = np.array([[0.96, 0.58, 0.13], [0.03, 0.47, 0.74], [0.20, 0.63, 0.17]])
+
+
+def parse_hidden(text) -> tuple[int, ...]:
+    """``"8, 8"`` -> ``(8, 8)``; ``""`` -> ``()`` (no hidden layer). ValueError otherwise."""
+    if not isinstance(text, str):
+        raise TypeError(f"hidden must be a string like '8,8'; got {type(text).__name__} {text!r}")
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    if parts == [""]:
+        return ()
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        sizes = None
+    if sizes is None or len(sizes) > MAX_LAYERS or any(not 1 <= s <= MAX_WIDTH for s in sizes):
+        raise ValueError(
+            f"hidden must be comma-separated layer sizes like '8,8' (each 1..{MAX_WIDTH}, at most "
+            f"{MAX_LAYERS} layers; empty for none); got {text!r}"
+        )
+    return sizes
+
+
+def _dataset(name: str, seed: int):
+    """400 points of the named dataset, split half/half (stratified) into train and test."""
+    rng = np.random.default_rng(seed)
+    X, y = getattr(_ds, name)(400, rng)
+    split = _ds.train_val_test_split(X, y, rng, val=0.0, test=0.5)
+    return split.X_train, split.y_train, split.X_test, split.y_test
+
+
+def _init_for(activation: str) -> str:
+    return "he_normal" if activation in ("relu", "leaky_relu") else "xavier_normal"
+
+
+def train_history(X, y, X_test, y_test, hidden, activation, lr, l2, *, grid, n_epochs=100, n_frames=51,
+                  batch_size=20, seed=0) -> dict:
+    """Train with nnkit and keep ``n_frames`` snapshots (epoch 0 = before training).
+
+    Parameters
+    ----------
+    X, y, X_test, y_test : training and test data, ``X`` (N, 2), ``y`` (N,) int labels 0..K-1.
+    hidden : tuple of int
+    activation : str
+    lr, l2 : float
+        SGD learning rate and L2 strength (``l2_grad`` added to the batch gradient).
+    grid : ndarray (M, 2)
+        Points where the class probabilities are recorded per frame.
+    n_epochs, n_frames, batch_size : int
+        Frame ``f`` is taken after epoch ``f * n_epochs // (n_frames - 1)``.
+    seed : int
+        ``default_rng(seed)`` initializes the weights, ``default_rng(seed + 1)`` shuffles.
+
+    Returns
+    -------
+    dict with ``epochs`` (n_frames,), ``train_loss``, ``test_loss``, ``train_acc``, ``test_acc``
+    (n_frames,), ``proba`` (n_frames, M, K), ``params`` (list of n_frames dicts) and
+    ``diverged_at`` (epoch or None; later frames repeat the last finite one).
+    """
+    K = int(max(y.max(), y_test.max())) + 1
+    model = MLP([X.shape[1], *hidden, K], activation=activation, rng=np.random.default_rng(seed),
+                init=_init_for(activation))  # outputs logits; softmax_cross_entropy takes them
+    shuffle = np.random.default_rng(seed + 1)
+    opt = SGD(lr)
+    state = opt.init_state(model.params)
+    params = model.params
+    epochs = np.array([f * n_epochs // (n_frames - 1) for f in range(n_frames)])
+    train_loss, test_loss, train_acc, test_acc = (np.zeros(n_frames) for _ in range(4))
+    proba = np.zeros((n_frames, len(grid), K))
+    snapshots: list[dict] = []
+    diverged_at = None
+
+    def record(f) -> bool:
+        for Xs, ys, loss_arr, acc_arr in ((X, y, train_loss, train_acc), (X_test, y_test, test_loss, test_acc)):
+            logits = model.predict(Xs)
+            if not np.all(np.isfinite(logits)):
+                return False
+            loss_arr[f] = softmax_cross_entropy(logits, ys)
+            if not math.isfinite(loss_arr[f]):
+                return False
+            acc_arr[f] = np.mean(logits.argmax(axis=1) == ys)
+        proba[f] = softmax(model.predict(grid))
+        snapshots.append({k: v.copy() for k, v in params.items()})
+        return True
+
+    with np.errstate(all="ignore"):  # divergence is detected below, explicitly
+        record(0)
+        e = 0
+        for f in range(1, n_frames):
+            while e < epochs[f] and diverged_at is None:
+                e += 1
+                for Xb, yb in minibatches(X, y, batch_size, shuffle):
+                    try:
+                        _, grads = loss_and_grads(model, Xb, yb, "softmax_cross_entropy")
+                    except ValueError:  # the loss refuses non-finite logits: diverged?
+                        if np.all(np.isfinite(model.predict(Xb))):
+                            raise
+                        diverged_at = e
+                        break
+                    if l2:
+                        reg = l2_grad(params, l2)
+                        grads = {k: g + reg[k] for k, g in grads.items()}
+                    try:
+                        opt.step(params, grads, state)  # checks the gradients first, updates nothing if bad
+                    except ValueError:
+                        if all(np.all(np.isfinite(g)) for g in grads.values()):
+                            raise
+                        diverged_at = e
+                        break
+            if diverged_at is not None or not record(f):
+                diverged_at = e if diverged_at is None else diverged_at
+                for arr in (train_loss, test_loss, train_acc, test_acc, proba):
+                    arr[f:] = arr[f - 1]
+                snapshots.extend(snapshots[-1] for _ in range(f, n_frames))
+                break
+    return {"epochs": epochs, "train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc,
+            "test_acc": test_acc, "proba": proba, "params": snapshots, "diverged_at": diverged_at}
+
+
+def _rgb(proba: np.ndarray, levels: int = 8) -> np.ndarray:
+    """(..., K) probabilities -> (..., 3) colours: the predicted class's colour, paler when unsure.
+
+    The confidence ``(max_k p_k - 1/K) / (1 - 1/K)`` (0 for a uniform prediction, 1 for a certain
+    one) is rounded up to ``levels`` bands, which read like contour lines of the confidence (and
+    keep the picture cheap to send to the browser).
+    """
+    K = proba.shape[-1]
+    confidence = (proba.max(axis=-1, keepdims=True) - 1.0 / K) / (1.0 - 1.0 / K)
+    confidence = np.ceil(confidence * levels) / levels
+    return 1.0 - 0.65 * confidence * (1.0 - _COLORS[proba.argmax(axis=-1)])
+
+
+def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: str = "tanh", lr: float = 0.1,
+               l2: float = 0.0, n_epochs: int = 100, n_frames: int = 51, batch_size: int = 20,
+               rng: np.random.Generator | None = None) -> Demo:
+    """Build the decision-boundary playground (see the module docstring).
+
+    Parameters
+    ----------
+    dataset : str
+        One of :data:`DATASETS`.
+    hidden : str
+        Hidden layer sizes, e.g. ``"8,8"`` (see :func:`parse_hidden`).
+    activation : str
+        One of :data:`ACTIVATION_CHOICES`.
+    lr : float in [1e-3, 3]
+    l2 : float
+        One of :data:`L2_CHOICES`.
+    n_epochs : int in 1..400
+        Epochs precomputed per setting.
+    n_frames : int in 2..201
+        Snapshots kept (the Play animation's length); at most ``n_epochs + 1``.
+    batch_size : int >= 1
+    rng : numpy.random.Generator, optional
+        Draws the seeds of the data, the initialization and the shuffling once; default
+        ``default_rng(0)``. The same control values then always give the same run.
+
+    Returns
+    -------
+    Demo
+        Controls ``dataset``, ``hidden``, ``activation``, ``lr``, ``l2``, ``play``, ``step``.
+    """
+    check_choice(dataset, "dataset", DATASETS)
+    parse_hidden(hidden)
+    check_choice(activation, "activation", ACTIVATION_CHOICES)
+    lr = check_positive(lr, "lr")
+    if not 1e-3 <= lr <= 3.0:
+        raise ValueError(f"lr must be in [0.001, 3]; got {lr}")
+    l2 = check_nonnegative(l2, "l2")
+    if l2 not in L2_CHOICES:
+        raise ValueError(f"l2 must be one of {L2_CHOICES}; got {l2}")
+    n_epochs = check_int(n_epochs, "n_epochs", 1)
+    if n_epochs > 400:
+        raise ValueError(f"n_epochs must be an integer in 1..400; got {n_epochs}")
+    n_frames = check_int(n_frames, "n_frames", 2)
+    top = min(201, n_epochs + 1)
+    if n_frames > top:
+        raise ValueError(f"n_frames must be an integer in 2..{top} (at most n_epochs + 1); got {n_frames}")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    rng = np.random.default_rng(0) if rng is None else check_rng(rng)
+    seed = int(rng.integers(2**31 - 2))
+
+    play, step = play_controls(n_frames, interval_ms=100)
+    controls = {
+        "dataset": widgets.Dropdown(options=DATASETS, value=dataset, description="data"),
+        "hidden": widgets.Text(value=hidden, description="hidden", placeholder="e.g. 8,8", continuous_update=False,
+                               layout=widgets.Layout(width="12em")),
+        "activation": widgets.Dropdown(options=ACTIVATION_CHOICES, value=activation, description="activation"),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=math.log10(3.0), step=0.1, description="lr",
+                                     continuous_update=False, readout_format=".3g"),
+        "l2": widgets.SelectionSlider(options=[(f"{v:g}", v) for v in L2_CHOICES], value=l2, description="L2",
+                                      continuous_update=False),
+        "play": play,
+        "step": step,
+    }
+
+    fig = new_figure(figsize=(7.6, 3.4), dpi=80)
+    ax_b, ax_l = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.15]})
+    image = ax_b.imshow(np.ones((GRID, GRID, 3)), origin="lower", interpolation="nearest", aspect="auto")
+    points = ax_b.scatter([], [], s=12, edgecolors="k", linewidths=0.5)
+    ax_b.set_xticks([])
+    ax_b.set_yticks([])
+    ax_b.set_title(" ", fontsize=10, y=1.0)
+    (train_line,) = ax_l.plot([], [], color="C0", label="train")
+    (test_line,) = ax_l.plot([], [], color="C1", label="test")
+    (train_dot,) = ax_l.plot([], [], "o", color="C0", ms=5)
+    (test_dot,) = ax_l.plot([], [], "o", color="C1", ms=5)
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("cross-entropy")
+    ax_l.set_xlim(0, n_epochs)
+    ax_l.grid(True, alpha=0.3)
+    ax_l.legend(loc="upper right", fontsize=8)
+    ax_l.set_title("loss (without the L2 penalty)", fontsize=10, y=1.0)
+    backdrop = Backdrop(fig, dynamic=[image, points, ax_b.title, train_dot, test_dot])
+
+    data_cache: dict[str, tuple] = {}
+    runs: dict[tuple, dict] = {}
+    state: dict = {}
+    shown = {"key": None}
+
+    def data(name):
+        if name not in data_cache:
+            Xtr, ytr, Xte, yte = _dataset(name, seed)
+            both = np.concatenate([Xtr, Xte])
+            lo, hi = both.min(axis=0), both.max(axis=0)
+            pad = 0.1 * (hi - lo)
+            gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
+            gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+            grid = np.column_stack([np.tile(gx, GRID), np.repeat(gy, GRID)])  # row i of the image is gy[i]
+            data_cache[name] = (Xtr, ytr, Xte, yte, gx, gy, grid)
+        return data_cache[name]
+
+    def run(key):
+        if key not in runs:
+            if len(runs) >= 12:
+                runs.pop(next(iter(runs)))
+            name, sizes, act, rate, lam = key
+            Xtr, ytr, Xte, yte, gx, gy, grid = data(name)
+            hist = train_history(Xtr, ytr, Xte, yte, sizes, act, rate, lam, grid=grid, n_epochs=n_epochs,
+                                 n_frames=n_frames, batch_size=batch_size, seed=seed + 7)
+            hist["rgb"] = _rgb(hist["proba"]).reshape(n_frames, GRID, GRID, 3)
+            runs[key] = hist
+        return runs[key]
+
+    def update():
+        sizes = parse_hidden(controls["hidden"].value)
+        key = (controls["dataset"].value, sizes, controls["activation"].value, float(controls["lr"].value),
+               float(controls["l2"].value))
+        name = key[0]
+        Xtr, ytr, Xte, yte, gx, gy, grid = data(name)
+        hist = run(key)
+        if shown["key"] != key:
+            backdrop.invalidate()
+            if shown["key"] is None or shown["key"][0] != name:
+                image.set_extent((gx[0], gx[-1], gy[0], gy[-1]))
+                ax_b.set_xlim(gx[0], gx[-1])
+                ax_b.set_ylim(gy[0], gy[-1])
+                points.set_offsets(Xtr)
+                points.set_facecolors(_COLORS[ytr])
+            ep = hist["epochs"]
+            train_line.set_data(ep, hist["train_loss"])
+            test_line.set_data(ep, hist["test_loss"])
+            top = max(hist["train_loss"].max(), hist["test_loss"].max())
+            ax_l.set_ylim(0.0, 1.05 * min(top, 3.0 * max(hist["train_loss"][0], 0.1)))
+            shown["key"] = key
+        f = int(controls["step"].value)
+        image.set_data(hist["rgb"][f])
+        e = int(hist["epochs"][f])
+        train_dot.set_data([e], [hist["train_loss"][f]])
+        test_dot.set_data([e], [hist["test_loss"][f]])
+        title = f"epoch {e}: test accuracy {hist['test_acc'][f]:.0%}"
+        if hist["diverged_at"] is not None and e >= hist["diverged_at"]:
+            title = f"diverged at epoch {hist['diverged_at']}: lower the learning rate"
+        ax_b.title.set_text(title)
+        state.update(dataset=name, hidden=sizes, activation=key[2], lr=key[3], l2=key[4], step=f, epoch=e,
+                     epochs=hist["epochs"], train_loss=hist["train_loss"], test_loss=hist["test_loss"],
+                     train_acc=hist["train_acc"], test_acc=hist["test_acc"], grid_x=gx, grid_y=gy,
+                     proba=hist["proba"][f].reshape(GRID, GRID, -1), params=hist["params"][f],
+                     sizes=(2, *sizes, hist["proba"].shape[-1]), diverged_at=hist["diverged_at"])
+        backdrop.ensure(key=key)  # a setting seen before reuses its picture
+        fig.canvas.draw_idle()
+
+    demo = assemble(controls, fig, update, state=state,
+                    observe=("dataset", "hidden", "activation", "lr", "l2", "step"))
+    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
+    return demo

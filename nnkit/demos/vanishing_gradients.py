@@ -1,0 +1,302 @@
+"""Vanishing-gradient explorer: gradient norms and activations through a deep MLP, over training.
+
+What it teaches
+---------------
+Backpropagation multiplies one factor per layer, ``delta_l = (delta_{l+1} @ W_{l+1}.T) * f'(z_l)``.
+When each factor is smaller than one on average the gradient reaching the first layers
+shrinks geometrically with depth (vanishing); when it is larger it grows (exploding).
+Two things set the factor: the activation's derivative (sigmoid's is at most 1/4) and the
+scale of the weights (the initializer). With 20 sigmoid layers the first layer's gradient is
+about 1e-12 of the last one's and those layers never move; ReLU with He initialization
+(``Var(W) = 2 / fan_in``) keeps every layer's gradient within a small factor of the others.
+Zero initialization shows a different failure: every hidden gradient is exactly 0.
+
+The demo trains a small MLP with nnkit (full-batch gradient descent, :class:`nnkit.optimizers.SGD`,
+softmax cross-entropy) on a fixed, standardized two-moons problem (128 points) and records,
+at every step ``t = 0 .. n_steps`` (before that step's update):
+
+- the Frobenius norm ``||dL/dW_l||`` of every weight matrix ``W1 .. W_{depth+1}``;
+- a histogram of every hidden layer's activations ``a_l = f(z_l)`` over the batch;
+- the training loss.
+
+Controls
+--------
+depth : number of hidden layers (2 .. 30), each ``width`` units wide.
+activation : hidden activation (a key of :data:`nnkit.activations.ACTIVATIONS`).
+init : weight initializer (a key of :data:`nnkit.initializers.INITIALIZERS`); biases start at 0.
+lr : learning rate of the gradient-descent steps.
+play / step : the training step shown. Changing depth, activation, init or lr retrains (a
+    bounded ``n_steps`` steps, cached); moving the step only picks a precomputed frame.
+
+Panels: (1) gradient norm per weight layer on a log scale, the current step in colour and
+step 0 in grey (norms that are exactly 0 are drawn at the panel's floor and listed in the
+title); (2) the activation histograms as an image, one row per hidden layer (input at the
+bottom), colour = fraction of the layer's ``N * width`` activations in that bin (values
+outside the range are counted in the edge bins); (3) the training loss with the current
+step marked.
+
+``demo.state`` holds ``grad_norms`` (depth+1,), ``grad_norms_all`` (n_steps+1, depth+1),
+``act_hist`` (depth, n_bins), ``bin_edges`` (n_bins+1,), ``act_std`` (depth,), ``loss``
+(n_steps+1,), ``step``, ``ratio`` (first / last layer gradient norm at that step, nan when
+the last one is 0), ``diverged_at`` (the first step whose forward or backward pass was not
+finite, or None) and the control values.
+"""
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.colors import PowerNorm
+
+from .._validate import check_choice, check_int, check_positive, check_rng
+from ..datasets import two_moons
+from ..initializers import INITIALIZERS
+from ..layers import Activation
+from ..losses import get_loss
+from ..model import MLP
+from ..optimizers import SGD
+from ._backdrop import Backdrop
+from ._base import Demo, assemble, new_figure, play_controls
+
+__all__ = ["vanishing_gradients", "ACTIVATION_CHOICES", "INIT_CHOICES", "train_history"]
+
+#: Hidden activations offered in the dropdown.
+ACTIVATION_CHOICES = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
+#: Initializers offered in the dropdown (the nnkit registry).
+INIT_CHOICES = tuple(INITIALIZERS)
+
+# Histogram range per activation: the activation's range, or a window that holds the bulk.
+_HIST_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, 3.0)}
+_DEFAULT_RANGE = (-1.0, 3.0)
+N_BINS = 40
+_FLOOR = 1e-40  # lowest panel floor; exactly-zero gradient norms are drawn at the floor
+
+
+def _data():
+    """The fixed training set: 128 standardized two-moons points (seed 0)."""
+    X, y = two_moons(128, np.random.default_rng(0), noise=0.1)
+    return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+def train_history(depth: int, activation: str, init: str, lr: float, *, width: int = 16,
+                  n_steps: int = 80, seed: int = 0, X=None, y=None) -> dict:
+    """Train an MLP with nnkit and record gradient norms, activation histograms and losses.
+
+    Parameters
+    ----------
+    depth : int >= 1
+        Hidden layers; the model is ``MLP([2] + [width] * depth + [2])``.
+    activation, init : str
+        Hidden activation and weight initializer (nnkit registry names).
+    lr : float > 0
+        Learning rate of plain full-batch gradient descent.
+    width : int
+    n_steps : int
+        Gradient-descent steps; ``n_steps + 1`` frames are recorded (frame t is before step t+1).
+    seed : int
+        Seeds the weight initialization (``numpy.random.default_rng(seed)``).
+    X, y : arrays, optional
+        Training data; default the demo's fixed two-moons set.
+
+    Returns
+    -------
+    dict with ``grad_norms`` (n_steps+1, depth+1), ``act_hist`` (n_steps+1, depth, N_BINS)
+    fractions, ``act_std`` (n_steps+1, depth), ``bin_edges`` (N_BINS+1,), ``loss``
+    (n_steps+1,) and ``diverged_at`` (int or None). After a divergence the last finite frame
+    is repeated, so every array keeps its full length.
+    """
+    if X is None:
+        X, y = _data()
+    rng = np.random.default_rng(seed)
+    model = MLP([X.shape[1]] + [width] * depth + [int(np.max(y)) + 1], activation=activation, rng=rng, init=init)
+    loss_fn = get_loss("softmax_cross_entropy")
+    opt = SGD(lr)
+    state = opt.init_state(model.params)
+    lo, hi = _HIST_RANGE.get(activation, _DEFAULT_RANGE)
+    edges = np.linspace(lo, hi, N_BINS + 1)
+    names = [f"W{i}" for i in range(1, depth + 2)]
+    frames = n_steps + 1
+    norms = np.zeros((frames, depth + 1))
+    hist = np.zeros((frames, depth, N_BINS))
+    stds = np.zeros((frames, depth))
+    losses = np.zeros(frames)
+    offsets = (np.arange(depth) * N_BINS)[:, None]
+    diverged_at = None
+    with np.errstate(all="ignore"):  # overflow is detected below, explicitly
+        for t in range(frames):
+            h, caches, acts = X, [], []
+            for layer in model.layers:
+                h, c = layer.forward(h, True)
+                caches.append(c)
+                if isinstance(layer, Activation):
+                    acts.append(h)
+            ok = bool(np.all(np.isfinite(h)))
+            if ok:
+                value, dout = loss_fn.value_and_grad(h, y)
+                _, grads = model.backward(dout, caches, input_grad=False)
+                # squared norms, one BLAS pass per tensor: finite iff every entry is (or it overflows)
+                squares = {k: float(np.vdot(g, g)) for k, g in grads.items()}
+                ok = math.isfinite(value) and math.isfinite(sum(squares.values()))
+            if not ok:
+                diverged_at = t
+                if t == 0:  # nothing finite to show: zeros everywhere
+                    break
+                norms[t:], hist[t:], stds[t:], losses[t:] = norms[t - 1], hist[t - 1], stds[t - 1], losses[t - 1]
+                break
+            A = np.stack([a.ravel() for a in acts])  # (depth, N * width)
+            idx = np.clip(((A - lo) * (N_BINS / (hi - lo))).astype(np.int64), 0, N_BINS - 1) + offsets
+            hist[t] = np.bincount(idx.ravel(), minlength=depth * N_BINS).reshape(depth, N_BINS) / A.shape[1]
+            stds[t] = A.std(axis=1)
+            norms[t] = np.sqrt([squares[k] for k in names])
+            losses[t] = value
+            if t < n_steps:
+                opt.step(model.params, grads, state)
+    return {"grad_norms": norms, "act_hist": hist, "act_std": stds, "bin_edges": edges, "loss": losses,
+            "diverged_at": diverged_at}
+
+
+def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: str = "xavier_normal",
+                        lr: float = 0.05, width: int = 16, n_steps: int = 80,
+                        rng: np.random.Generator | None = None) -> Demo:
+    """Build the vanishing-gradient explorer (see the module docstring).
+
+    Parameters
+    ----------
+    depth : int in 2..30
+        Initial number of hidden layers.
+    activation : str
+        One of :data:`ACTIVATION_CHOICES`.
+    init : str
+        One of :data:`INIT_CHOICES` (``"xavier_normal"``, ``"he_normal"``, ``"zeros"``, ...).
+    lr : float in [1e-3, 1]
+    width : int in 2..64
+        Units per hidden layer.
+    n_steps : int in 1..200
+        Training steps precomputed per setting (the Play animation's length).
+    rng : numpy.random.Generator, optional
+        Draws the seed of the weight initialization once; default ``default_rng(0)``.
+
+    Returns
+    -------
+    Demo
+        Controls ``depth``, ``activation``, ``init``, ``lr``, ``play``, ``step``.
+    """
+    depth = check_int(depth, "depth", 2)
+    if depth > 30:
+        raise ValueError(f"depth must be an integer in 2..30; got {depth}")
+    check_choice(activation, "activation", ACTIVATION_CHOICES)
+    check_choice(init, "init", INIT_CHOICES)
+    lr = check_positive(lr, "lr")
+    if not 1e-3 <= lr <= 1.0:
+        raise ValueError(f"lr must be in [0.001, 1]; got {lr}")
+    width = check_int(width, "width", 2)
+    if width > 64:
+        raise ValueError(f"width must be an integer in 2..64; got {width}")
+    n_steps = check_int(n_steps, "n_steps", 1)
+    if n_steps > 200:
+        raise ValueError(f"n_steps must be an integer in 1..200; got {n_steps}")
+    rng = np.random.default_rng(0) if rng is None else check_rng(rng)
+    seed = int(rng.integers(2**31))
+    X, y = _data()
+
+    play, step = play_controls(n_steps + 1, interval_ms=120)
+    style = {"description_width": "initial"}
+    controls = {
+        "depth": widgets.IntSlider(value=depth, min=2, max=30, description="hidden layers", style=style,
+                                   continuous_update=False),
+        "activation": widgets.Dropdown(options=ACTIVATION_CHOICES, value=activation, description="activation"),
+        "init": widgets.Dropdown(options=INIT_CHOICES, value=init, description="init"),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.25, description="lr",
+                                     continuous_update=False),
+        "play": play,
+        "step": step,
+    }
+
+    fig = new_figure(figsize=(9.6, 3.3), dpi=80)
+    ax_g, ax_h, ax_l = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.15, 1.0, 0.85]})
+    ax_g.set_yscale("log")
+    ax_g.set_xlabel("weight layer l (input -> output)")
+    ax_g.set_ylabel(r"$\|\partial L/\partial W_l\|$")
+    ax_g.grid(True, which="major", alpha=0.3)
+    (line_init,) = ax_g.plot([], [], "-", color="0.7", lw=1.2, label="step 0")
+    (line_now,) = ax_g.plot([], [], "o-", color="C3", ms=3, lw=1.5, label="step t")
+    ax_g.legend(loc="lower right", fontsize=8)
+    image = ax_h.imshow(np.zeros((depth, N_BINS)), origin="lower", aspect="auto", cmap="Blues",
+                        norm=PowerNorm(0.4, vmin=0.0, vmax=1.0), interpolation="nearest")
+    ax_h.set_xlabel("activation value")
+    ax_h.set_ylabel("hidden layer")
+    ax_h.set_title("activation histograms", fontsize=10, y=1.0)
+    (loss_line,) = ax_l.plot([], [], color="C0")
+    (loss_dot,) = ax_l.plot([], [], "o", color="C3", ms=5)
+    ax_l.set_xlabel("training step")
+    ax_l.set_title("training loss", fontsize=10, y=1.0)
+    ax_l.set_xlim(0, n_steps)
+    ax_l.grid(True, alpha=0.3)
+    ax_g.set_title(" ", fontsize=10, y=1.0)  # a fixed title position skips matplotlib's title layout
+    backdrop = Backdrop(fig, dynamic=[line_now, image, loss_dot, ax_g.title])
+
+    cache: dict[tuple, dict] = {}
+    state: dict = {}
+    shown = {"key": None}
+
+    def history(key):
+        if key not in cache:
+            if len(cache) >= 16:  # bounded memory: forget the oldest setting
+                cache.pop(next(iter(cache)))
+            d, act, ini, rate = key
+            cache[key] = train_history(d, act, ini, rate, width=width, n_steps=n_steps, seed=seed, X=X, y=y)
+        return cache[key]
+
+    def retrain_artists(key, hist):
+        d = key[0]
+        layers = np.arange(1, d + 2)
+        norms = hist["grad_norms"]
+        positive = norms[norms > 0]
+        lo = max(_FLOOR, 10 ** math.floor(math.log10(positive.min()))) if positive.size else _FLOOR
+        hi = 10 ** math.ceil(math.log10(positive.max())) if positive.size else 1.0
+        ax_g.set_xlim(0.5, d + 1.5)
+        ax_g.set_ylim(lo / 3, hi * 3)
+        line_init.set_data(layers, np.maximum(norms[0], lo / 3))
+        edges = hist["bin_edges"]
+        image.set_extent((edges[0], edges[-1], 0.5, d + 0.5))
+        ax_h.set_ylim(0.5, d + 0.5)
+        loss = hist["loss"]
+        loss_line.set_data(np.arange(len(loss)), loss)
+        finite = loss[np.isfinite(loss)]
+        top = min(float(finite.max()), 3.0 * max(float(finite[0]), 0.1)) if finite.size else 1.0  # cut huge spikes
+        ax_l.set_ylim(0.0, max(top * 1.1, 1e-3))
+        shown["floor"] = lo / 3
+
+    def update():
+        key = (controls["depth"].value, controls["activation"].value, controls["init"].value,
+               float(controls["lr"].value))
+        hist = history(key)
+        if shown["key"] != key:
+            backdrop.invalidate()  # limits, the step-0 line and the loss curve change
+            retrain_artists(key, hist)
+            shown["key"] = key
+        t = int(controls["step"].value)
+        d = key[0]
+        norms = hist["grad_norms"][t]
+        line_now.set_data(np.arange(1, d + 2), np.maximum(norms, shown["floor"]))
+        image.set_data(hist["act_hist"][t])
+        loss_dot.set_data([t], [hist["loss"][t]])
+        ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("nan")
+        zeros = int(np.sum(norms == 0))
+        title = f"step {t}: |dW1| / |dW{d + 1}| = {ratio:.1e}" if math.isfinite(ratio) else f"step {t}"
+        if zeros:
+            title += f" ({zeros} exactly 0)"
+        if hist["diverged_at"] is not None:
+            title += f"; diverged at step {hist['diverged_at']}"
+        ax_g.title.set_text(title)
+        state.update(depth=d, activation=key[1], init=key[2], lr=key[3], step=t, grad_norms=norms.copy(),
+                     grad_norms_all=hist["grad_norms"], act_hist=hist["act_hist"][t], act_std=hist["act_std"][t],
+                     bin_edges=hist["bin_edges"], loss=hist["loss"], ratio=ratio,
+                     diverged_at=hist["diverged_at"])
+        backdrop.ensure(key=key)  # a setting seen before reuses its picture
+        fig.canvas.draw_idle()
+
+    demo = assemble(controls, fig, update, state=state, observe=("depth", "activation", "init", "lr", "step"))
+    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
+    return demo
