@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test env bench clean
+.PHONY: lab test env bench bench-lectures site clean
 
 env: $(STAMP)
 
@@ -29,5 +29,13 @@ test: env
 bench: env
 	$(BIN)/python benchmarks/train_step.py
 
+# Each lecture's headless run time and each demo's callback latency against the issue's targets.
+bench-lectures: env
+	$(BIN)/python benchmarks/lectures.py
+
+# The executed lectures as static HTML in site/ that opens offline (MathJax is fetched once with npm).
+site: env
+	$(BIN)/python lectures/_site.py --out site
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .hypothesis

@@ -105,8 +105,23 @@ class Demo:
         self.fig.canvas.draw_idle()
 
     def render(self) -> None:
-        """Render the figure now with Agg (what a benchmark times as 'redraw')."""
-        self.fig.canvas.draw()
+        """Render the figure now, as ipympl does when the browser asks for a new picture (Agg
+        drawing plus the PNG of what changed): what a benchmark times as 'redraw'.
+
+        Before a browser has connected, ipympl would also store a snapshot in the canvas's
+        ``_data_url`` trait, without the ``data:image/png;base64,`` prefix that JupyterLab
+        needs (ipympl 0.10), and the figure would then show as an empty box; that snapshot
+        is switched off while drawing here.
+        """
+        canvas = self.fig.canvas
+        syncing = getattr(canvas, "syncing_data_url", None)
+        if syncing:
+            canvas.syncing_data_url = False
+        try:
+            canvas.draw()
+        finally:
+            if syncing:
+                canvas.syncing_data_url = syncing
 
 
 def safe_callback(output: widgets.Output, errors: list[str]) -> Callable[[Callable], Callable]:

@@ -44,6 +44,8 @@ def test_assemble_draws_once_and_redraws_when_a_control_moves():
     np.testing.assert_allclose(line.get_ydata()[-1], -1.5)
     assert demo.errors == []
     demo.render()  # a real Agg draw through the canvas
+    # and no prefix-less snapshot that JupyterLab would show as an empty figure
+    assert demo.fig.canvas._data_url is None or demo.fig.canvas._data_url.startswith("data:image/png")
 
 
 def test_a_failing_callback_is_shown_in_the_output_area_not_raised():
