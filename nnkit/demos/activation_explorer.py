@@ -42,7 +42,7 @@ threshold : the saturation threshold as a fraction of ``M`` (0.5 % .. 50 %).
 resolution), ``saturated_fraction`` (share of the window that is dead or saturated), ``kinks``
 (those inside the window) and ``xlim``.
 Speed: the axes, ticks and labels are drawn once per window by a
-:class:`nnkit.demos.lr_explorer.Backdrop` and replayed as pixels, so a threshold move redraws
+:class:`nnkit.demos._backdrop.Backdrop` and replayed as pixels, so a threshold move redraws
 only the curves and the shading; changing the function or the window redraws everything.
 """
 from __future__ import annotations
@@ -54,7 +54,8 @@ from matplotlib.ticker import MaxNLocator
 from .._validate import check_choice, check_int, check_real
 from ..activations import ACTIVATIONS, get_activation
 from ._base import Demo, assemble, new_figure
-from .lr_explorer import Backdrop, pin_labels, pixel_layout
+from ._backdrop import Backdrop
+from ._layout import pin_labels, pixel_layout
 
 __all__ = ["activation_explorer", "X_MAX", "saturation_masks", "intervals"]
 
@@ -130,9 +131,9 @@ def activation_explorer(activation: str = "sigmoid", *, x_range: float = 6.0, th
     ax_f, ax_d = fig.subplots(1, 2)
     # Few ticks, no grid and no Agg titles (the header says what the titles would): text is most
     # of the cost of a redraw.
-    statics = {}
     for ax, label in ((ax_f, "f(z)"), (ax_d, "f'(z)")):
-        statics[ax] = [ax.axhline(0.0, color="0.6", lw=0.8), ax.axvline(0.0, color="0.6", lw=0.8)]
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.axvline(0.0, color="0.6", lw=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
         ax.yaxis.set_major_locator(MaxNLocator(4))
         ax.tick_params(labelsize=8)
@@ -141,11 +142,11 @@ def activation_explorer(activation: str = "sigmoid", *, x_range: float = 6.0, th
         pin_labels(ax)
     # axes, ticks and labels are drawn once per window and replayed as pixels (a threshold move
     # redraws only the curves and the shading)
-    Backdrop(fig, [ax_f, ax_d], extras=statics)
     (line_f,) = ax_f.plot([], [], color="C0", lw=2)
     (line_d,) = ax_d.plot([], [], color="C1", lw=2)
     (kink_f,) = ax_f.plot([], [], "o", ms=7, mfc="white", mec="C3", mew=1.5, zorder=5)
     (kink_d,) = ax_d.plot([], [], ":", color="C3", lw=1.5, transform=ax_d.get_xaxis_transform())
+    backdrop = Backdrop(fig, dynamic=[line_f, line_d, kink_f, kink_d])
     shades: list = []
     max_grad_cache: dict[str, float] = {}
     state: dict = {}
@@ -162,6 +163,7 @@ def activation_explorer(activation: str = "sigmoid", *, x_range: float = 6.0, th
             if mask_sat.any():
                 shades.append(ax.fill_between(z, 0, 1, where=mask_sat, color="0.5", alpha=0.25, lw=0,
                                               transform=trans))
+        backdrop.add_dynamic(*shades)  # made after the last capture: drawn live, never in the picture
 
     def update():
         name = controls["activation"].value

@@ -57,11 +57,11 @@ clipped to the window, and the status line says "diverged". ``demo.state`` holds
 of the function, None for the saddle), the control values.
 
 Speed: the axes, ticks, labels, the 1-D curve and the contour plots form a static layer that a
-:class:`Backdrop` draws once per view and then replays as pixels; the contour plot of each 2-D
-function is computed once, when the function is first shown. :func:`pixel_layout` and
-:func:`pin_labels` replace constrained layout and automatic label placement (both re-measure
-every tick label on every draw). The activation explorer and the optimizer race use the same
-helpers.
+:class:`~nnkit.demos._backdrop.Backdrop` draws once per view and then replays as pixels; the
+contour plot of each 2-D function is computed once, when the function is first shown.
+:func:`~nnkit.demos._layout.pixel_layout` and :func:`~nnkit.demos._layout.pin_labels` replace
+constrained layout and automatic label placement (both re-measure every tick label on every
+draw). The activation explorer and the optimizer race use the same helpers.
 """
 from __future__ import annotations
 
@@ -71,17 +71,17 @@ from typing import Callable
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.artist import Artist
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .._validate import check_choice, check_int, check_positive, check_real
 from ..optimizers import SGD
 from ..schedules import exponential_decay, inverse_time, step_decay
 from ..surfaces import Surface, himmelblau, quadratic_bowl, saddle
+from ._backdrop import Backdrop
 from ._base import Demo, assemble, new_figure
+from ._layout import pin_labels, pixel_layout, contour_surface
 
-__all__ = ["lr_explorer", "FUNCTIONS", "SCHEDULE_CHOICES", "make_schedule", "run_gd", "contour_surface",
-           "BOX_FACTOR", "pixel_layout", "pin_labels", "Backdrop"]
+__all__ = ["lr_explorer", "FUNCTIONS", "SCHEDULE_CHOICES", "make_schedule", "run_gd", "BOX_FACTOR"]
 
 #: An iterate farther than BOX_FACTOR window half-widths from the window's centre ends the run.
 BOX_FACTOR = 50.0
@@ -238,147 +238,6 @@ def _classify(problem: Problem, run: dict) -> tuple[str, str]:
                     "More steps or a larger learning rate?")
 
 
-def contour_surface(ax, surface: Surface, bounds=None, n: int = 80, n_levels: int = 14):
-    """Draw the contour lines of ``surface`` on ``ax`` once, mark its minima and saddle points,
-    fix the limits; return the artists drawn (the ContourSet first, then the markers), the
-    static layer a :class:`Backdrop` can take over.
-
-    Levels are spaced geometrically above the minimum value when the surface has one (so the
-    flat bottom of a valley gets contours too), evenly otherwise (negative levels dashed). No
-    filled background: a smooth colour ramp makes every redraw's PNG several times slower to
-    encode.
-    """
-    bounds = surface.bounds if bounds is None else bounds
-    X, Y, Z = surface.grid(n, bounds)
-    if surface.min_value is not None:
-        above = Z - surface.min_value
-        top = float(np.percentile(above, 99))
-        lo = max(float(np.percentile(above, 0.5)), 1e-3 * top, 1e-12)
-        levels = surface.min_value + np.geomspace(lo, top, n_levels)
-    else:
-        levels = np.linspace(float(np.percentile(Z, 1)), float(np.percentile(Z, 99)), n_levels)
-    drawn = [ax.contour(X, Y, Z, levels=levels, cmap="viridis", linewidths=0.7, alpha=0.6)]
-    for p in surface.minima:
-        drawn += ax.plot(*p, "*", color="gold", mec="k", mew=0.6, ms=10, zorder=4)
-    for p in surface.saddle_points:
-        drawn += ax.plot(*p, "X", color="white", mec="k", mew=0.6, ms=7, zorder=4)
-    ax.set_xlim(*bounds[0])
-    ax.set_ylim(*bounds[1])
-    ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.yaxis.set_major_locator(MaxNLocator(5))
-    ax.tick_params(labelsize=8)
-    return drawn
-
-
-def pixel_layout(fig, *, left: float = 46, right: float = 10, bottom: float = 36, top: float = 8,
-                 gap: float = 62, ncols: int = 2) -> None:
-    """A fixed layout given in pixels: margins and the gap between ``ncols`` equal columns.
-
-    Replaces constrained layout (about 40 ms per draw on a small figure) with the figure's
-    subplot parameters, set once; subplots made later from the figure's grid specs get the same
-    places.
-    """
-    fig.set_layout_engine("none")
-    W, H = fig.get_size_inches() * fig.dpi
-    width = (W - left - right - (ncols - 1) * gap) / ncols
-    # subplots_adjust refuses once constrained layout was set: write the parameters directly
-    # (this runs before any subplot exists, so every one is placed by them)
-    fig.subplotpars.update(left=left / W, right=1 - right / W, bottom=bottom / H, top=1 - top / H,
-                           wspace=gap / width if ncols > 1 else 0.2)
-
-
-def pin_labels(ax, *, below: float = 22, aside: float = 32) -> None:
-    """Put ``ax``'s axis labels ``below`` pixels under and ``aside`` pixels left of the axes.
-
-    Matplotlib otherwise measures every tick label on every draw to place the axis labels,
-    which is a third of a small figure's redraw time.
-    """
-    fig = ax.figure
-    W, H = fig.get_size_inches() * fig.dpi
-    pos = ax.get_position()
-    ax.xaxis.set_label_coords(0.5, -below / (pos.height * H))
-    ax.yaxis.set_label_coords(-aside / (pos.width * W), 0.5)
-
-
-class Backdrop(Artist):
-    """The static layer of a figure, drawn once and then replayed as pixels.
-
-    Most of a small figure's redraw time goes into things that do not change when a slider
-    moves: tick labels (text rendering is slow), spines, contour lines. A Backdrop takes over
-    drawing them. It is a figure-level artist drawn first; on a draw whose static state is
-    unchanged it copies back the pixels it saved the previous time (``restore_region``, a
-    memory copy), and the axes draw only the moving artists on top.
-
-    The static layer of each axes in ``axes`` is its background patch, spines, both axes with
-    their ticks and labels, and the ``extras`` given for it (e.g. a contour set). The axes are
-    switched off (``ax.set_axis_off()``) so that they no longer draw these themselves, and the
-    extras are marked *animated*, which makes the axes skip them in ordinary draws.
-
-    The saved pixels are reused only while the renderer size, the figure dpi (ipympl doubles it
-    on high-density screens), and every managed axes' visibility, limits, scales and position
-    are unchanged, and :meth:`invalidate` has not been called; anything else redraws the layer
-    (then saves it again). When saving to a file the layer is drawn directly, never cached.
-    """
-
-    def __init__(self, fig, axes, extras=None):
-        super().__init__()
-        self._fig = fig
-        self._axes = list(axes)
-        self._extras = {ax: list((extras or {}).get(ax, ())) for ax in self._axes}
-        self._cache = None
-        self._key = None
-        self._version = 0
-        self.set_zorder(-1000)
-        for ax in self._axes:
-            ax.set_axis_off()
-            for a in self._extras[ax]:
-                a.set_animated(True)
-        fig.add_artist(self)
-
-    def add(self, ax, extras=()):
-        """Manage one more axes (made after the Backdrop) and its static extras."""
-        ax.set_axis_off()
-        for a in extras:
-            a.set_animated(True)
-        self._axes.append(ax)
-        self._extras[ax] = list(extras)
-        self.invalidate()
-
-    def invalidate(self):
-        """Forget the saved pixels (call after changing anything static that the key misses)."""
-        self._version += 1
-
-    def _state(self, renderer):
-        axes = tuple((ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
-                      ax.xaxis.label.get_text(), ax.yaxis.label.get_text(), tuple(ax.get_position().bounds))
-                     for ax in self._axes)
-        w, h = renderer.get_canvas_width_height()
-        return (w, h, self._fig.dpi, self._version, axes)
-
-    def draw(self, renderer):
-        if not self.get_visible():
-            return
-        saving = self._fig.canvas.is_saving()
-        key = None if saving else self._state(renderer)
-        if key is not None and key == self._key and self._cache is not None:
-            renderer.restore_region(self._cache)
-            return
-        for ax in self._axes:
-            if not ax.get_visible():
-                continue
-            ax.patch.draw(renderer)
-            if not saving:  # when saving, the axes draw their (animated) extras themselves
-                for a in sorted(self._extras[ax], key=lambda a: a.get_zorder()):
-                    a.draw(renderer)
-            for spine in ax.spines.values():
-                spine.draw(renderer)
-            ax.xaxis.draw(renderer)
-            ax.yaxis.draw(renderer)
-        if key is not None and hasattr(renderer, "copy_from_bbox"):
-            self._cache = renderer.copy_from_bbox(self._fig.bbox)
-            self._key = key
-
-
 def _set_range(slider, lo: float, hi: float, value: float) -> None:
     """Move a slider's range without ever having min > max in between."""
     if lo > slider.max:
@@ -456,7 +315,7 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
     pin_labels(ax_1d)
     pin_labels(ax_loss, aside=38)
     # axes, ticks, labels, the 1-D curve and the contour plots are drawn once per change of view
-    backdrop = Backdrop(fig, [ax_1d, ax_loss], extras={ax_1d: [curve, min_mark_1d]})
+    backdrop = Backdrop(fig, dynamic=[iter_1d, start_1d, loss_line])
 
     axes_2d: dict[str, tuple] = {}  # function -> (axes, iterate line, start marker), built on first use
     shown: dict = {"function": None}  # what is drawn now
@@ -467,18 +326,19 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
         if name not in axes_2d:
             prob = FUNCTIONS[name]
             ax = fig.add_subplot(gs[0, 0])
-            statics = contour_surface(ax, prob.surface, prob.window)
+            contour_surface(ax, prob.surface, prob.window)
             ax.set_xlabel("x")
             ax.set_ylabel("y")
             pin_labels(ax)
-            backdrop.add(ax, statics)
             (line,) = ax.plot([], [], "o-", color="C3", ms=3, lw=1.0, zorder=5)
             (start,) = ax.plot([], [], "o", color="C2", ms=7, zorder=6)
+            backdrop.add_dynamic(line, start)
             axes_2d[name] = (ax, line, start)
         return axes_2d[name]
 
     def switch_function(name):
         prob = FUNCTIONS[name]
+        backdrop.invalidate()  # before any static artist changes (visibility, data, limits)
         busy["on"] = True
         try:
             (lo, hi) = prob.window[0]
@@ -522,7 +382,6 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
             ax_loss.set_ylabel("f(w_k)")
             pad = 0.08 * (frange[1] - frange[0])
             ax_loss.set_ylim(frange[0] - pad, frange[1] + pad)
-        backdrop.invalidate()
         shown["function"] = name
 
     def update():
@@ -571,6 +430,7 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
             if len(run["lrs"]) else ""
         header.value = (f"<b>{name}</b>, lr = {lr_:.3g}{sched_txt}: "
                         f"<span style='color:{colour}'><b>{status}</b></span>. {message}")
+        backdrop.ensure(key=(name, ax_loss.get_xlim()))  # a view seen before reuses its picture
         state.update(function=name, dim=prob.dim, path=path, loss=loss, lrs=run["lrs"], status=status,
                      message=message, diverged_at=run["diverged_at"], f_star=prob.f_star, lr=lr_, steps=n,
                      schedule=sched, start=start)

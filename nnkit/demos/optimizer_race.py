@@ -57,7 +57,7 @@ control values.
 Speed: trajectories are cached per (optimizer, hyperparameters, start), so moving ``mu``
 recomputes only momentum and Nesterov; a Play frame computes nothing and redraws only the
 trajectories, because axes, ticks and contours are a static layer replayed as pixels
-(:class:`nnkit.demos.lr_explorer.Backdrop`).
+(:class:`nnkit.demos._backdrop.Backdrop`).
 """
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ from .._validate import check_choice, check_int
 from ..optimizers import Adam, get_optimizer, optimize_path
 from ..surfaces import SURFACES, Surface
 from ._base import Demo, assemble, new_figure, play_controls
-from .lr_explorer import LOSS_FLOOR, Backdrop, contour_surface, pin_labels, pixel_layout
+from ._backdrop import Backdrop
+from ._layout import contour_surface, pin_labels, pixel_layout
+from .lr_explorer import LOSS_FLOOR
 
 __all__ = ["optimizer_race", "OPTIMIZER_CHOICES", "LABELS", "SURFACE_DEFAULTS", "make_optimizer", "race_path",
            "BOX_FACTOR"]
@@ -214,7 +216,7 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
     pin_labels(ax_loss, aside=40)
     # axes, ticks, labels and contour plots are drawn once per view and then replayed as pixels,
     # so an animation frame only draws the trajectories
-    backdrop = Backdrop(fig, [ax_loss])
+    backdrop = Backdrop(fig, dynamic=[*loss_lines.values(), *loss_heads.values()])
 
     boards: dict[str, dict] = {}  # surface -> {"ax", "lines", "heads", "start"}: built once per surface
     cache: dict[tuple, tuple] = {}
@@ -226,20 +228,21 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
         if name not in boards:
             s = SURFACES[name]
             ax = fig.add_subplot(gs[0, 0])
-            statics = contour_surface(ax, s)
+            contour_surface(ax, s)
             ax.set_xlabel("x")
             ax.set_ylabel("y")
             pin_labels(ax)
-            backdrop.add(ax, statics)
             lines = {k: ax.plot([], [], "-", color=_COLOURS[k], lw=1.4, zorder=5)[0] for k in OPTIMIZER_CHOICES}
             heads = {k: ax.plot([], [], "o", color=_COLOURS[k], mec="k", mew=0.5, ms=6, zorder=6)[0]
                      for k in OPTIMIZER_CHOICES}
             (start,) = ax.plot([], [], "s", color="white", mec="k", ms=6, zorder=7)
+            backdrop.add_dynamic(*lines.values(), *heads.values(), start)
             boards[name] = {"ax": ax, "lines": lines, "heads": heads, "start": start}
         return boards[name]
 
     def switch_surface(name):
         s = SURFACES[name]
+        backdrop.invalidate()  # before any static artist changes (visibility, limits)
         lr_, lra, start = SURFACE_DEFAULTS[name]
         busy["on"] = True
         try:

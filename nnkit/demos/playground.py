@@ -24,16 +24,22 @@ hidden : hidden layer sizes as text, e.g. ``"8,8"`` (empty: no hidden layer); ea
 activation : hidden activation.
 lr : learning rate.
 l2 : L2 strength lambda.
-play / step : the training frame shown. Changing any other control retrains: ``n_epochs``
-    epochs, precomputed once (and cached), with a frame every ``n_epochs // (n_frames - 1)``
-    epochs; the step slider only picks a frame.
+play / step : the training frame shown; a frame every ``n_epochs // (n_frames - 1)`` epochs.
+
+Training is lazy (:class:`TrainingRun`): changing any other control builds the new network and
+computes only the frames up to the current one (frame 0 is the untrained network's
+prediction); moving the step (or Play) past the last computed frame trains :data:`CHUNK` more
+frames. The frames are exactly those of training all at once (:func:`train_history`); runs are
+cached per setting, so a setting seen before continues where it stopped. The loss curves
+show the epochs computed so far; the loss axis follows them and only grows.
 
 Panels: (1) the plane coloured by the predicted class, paler where the model is unsure
 (white at a uniform prediction, 8 bands of confidence), training points on top; (2) training
 and test loss per epoch, the current frame marked.
 
-``demo.state`` holds ``epoch`` (of the frame), ``epochs`` (n_frames,), ``train_loss`` /
-``test_loss`` / ``train_acc`` / ``test_acc`` (n_frames,), ``grid_x`` (G,), ``grid_y`` (G,),
+``demo.state`` holds ``epoch`` (of the frame), ``epochs`` (n_frames,), ``frames_computed``
+``F`` (``step < F <= n_frames``), ``train_loss`` / ``test_loss`` / ``train_acc`` / ``test_acc``
+(F,) for the frames computed so far, ``grid_x`` (G,), ``grid_y`` (G,),
 ``proba`` (G, G, K) predicted probabilities on the grid (row i is ``grid_y[i]``),
 ``params`` (the frame's parameters, a dict like ``model.params``), ``sizes`` (the layer
 widths), ``diverged_at`` (first epoch with a non-finite loss, or None) and the control values.
@@ -56,13 +62,15 @@ from ..training import minibatches
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, new_figure, play_controls
 
-__all__ = ["playground", "parse_hidden", "train_history", "DATASETS", "ACTIVATION_CHOICES", "L2_CHOICES"]
+__all__ = ["playground", "parse_hidden", "train_history", "TrainingRun", "DATASETS", "ACTIVATION_CHOICES", "L2_CHOICES"]
 
 DATASETS = ("xor_blobs", "two_moons", "circles", "spirals")
 ACTIVATION_CHOICES = ("tanh", "relu", "sigmoid", "leaky_relu", "identity")
 L2_CHOICES = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3)
 GRID = 60
 MAX_WIDTH, MAX_LAYERS = 64, 6
+#: Frames computed at a time when the step slider (or Play) reaches a frame not computed yet.
+CHUNK = 2
 # Class colours (orange, blue, green) for the regions and the points.
 _COLORS = np.array([[0.96, 0.58, 0.13], [0.03, 0.47, 0.74], [0.20, 0.63, 0.17]])
 
@@ -94,13 +102,119 @@ def _dataset(name: str, seed: int):
     return split.X_train, split.y_train, split.X_test, split.y_test
 
 
+def _nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= x (stable axis tops)."""
+    p = 10.0 ** math.floor(math.log10(x))
+    return next(m * p for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0) if m * p >= x * (1 - 1e-12))
+
+
 def _init_for(activation: str) -> str:
     return "he_normal" if activation in ("relu", "leaky_relu") else "xavier_normal"
+
+
+class TrainingRun:
+    """The training of :func:`train_history`, computed lazily: frames are added on demand.
+
+    ``extend(f)`` makes sure frames ``0 .. f`` exist, continuing with the same model, optimizer
+    state and shuffling generator, so the frames are bit for bit those of training all at once.
+    Constructing a run only builds the initial network; frame 0 is its prediction. Arguments
+    as :func:`train_history`.
+
+    Attributes
+    ----------
+    done : int
+        Frames computed so far (``n_frames`` when finished, or after a divergence, whose later
+        frames repeat the last finite one).
+    epochs, train_loss, test_loss, train_acc, test_acc, proba : ndarray
+        Full-length arrays (as in :func:`train_history`), valid in their first ``done`` entries.
+    params : list of dict
+        The snapshots of the ``done`` frames.
+    diverged_at : int or None
+    """
+
+    def __init__(self, X, y, X_test, y_test, hidden, activation, lr, l2, *, grid, n_epochs=100, n_frames=51,
+                 batch_size=20, seed=0):
+        self.data = (X, y, X_test, y_test)
+        self.grid, self.l2, self.batch_size, self.n_frames = grid, l2, batch_size, n_frames
+        K = int(max(y.max(), y_test.max())) + 1
+        self.model = MLP([X.shape[1], *hidden, K], activation=activation, rng=np.random.default_rng(seed),
+                         init=_init_for(activation))  # outputs logits; softmax_cross_entropy takes them
+        self.shuffle = np.random.default_rng(seed + 1)
+        self.opt = SGD(lr)
+        self.opt_state = self.opt.init_state(self.model.params)
+        self.epochs = np.array([f * n_epochs // (n_frames - 1) for f in range(n_frames)])
+        self.train_loss, self.test_loss, self.train_acc, self.test_acc = (np.zeros(n_frames) for _ in range(4))
+        self.proba = np.zeros((n_frames, len(grid), K))
+        self.params: list[dict] = []
+        self.diverged_at = None
+        self.done = 0
+        self._epoch = 0
+
+    def _record(self, f) -> bool:
+        X, y, X_test, y_test = self.data
+        model = self.model
+        for Xs, ys, loss_arr, acc_arr in ((X, y, self.train_loss, self.train_acc),
+                                          (X_test, y_test, self.test_loss, self.test_acc)):
+            logits = model.predict(Xs)
+            if not np.all(np.isfinite(logits)):
+                return False
+            loss_arr[f] = softmax_cross_entropy(logits, ys)
+            if not math.isfinite(loss_arr[f]):
+                return False
+            acc_arr[f] = np.mean(logits.argmax(axis=1) == ys)
+        self.proba[f] = softmax(model.predict(self.grid))
+        self.params.append({k: v.copy() for k, v in model.params.items()})
+        return True
+
+    def extend(self, last: int) -> None:
+        """Compute the frames up to ``last`` (inclusive, capped at ``n_frames - 1``) not computed yet."""
+        last = min(int(last), self.n_frames - 1)
+        X, y, _, _ = self.data
+        model, params, opt, state = self.model, self.model.params, self.opt, self.opt_state
+        with np.errstate(all="ignore"):  # divergence is detected below, explicitly
+            while self.done <= last:
+                f = self.done
+                if f == 0:
+                    self._record(0)
+                    self.done = 1
+                    continue
+                while self._epoch < self.epochs[f] and self.diverged_at is None:
+                    self._epoch += 1
+                    e = self._epoch
+                    for Xb, yb in minibatches(X, y, self.batch_size, self.shuffle):
+                        try:
+                            _, grads = loss_and_grads(model, Xb, yb, "softmax_cross_entropy")
+                        except ValueError:  # the loss refuses non-finite logits: diverged?
+                            if np.all(np.isfinite(model.predict(Xb))):
+                                raise
+                            self.diverged_at = e
+                            break
+                        if self.l2:
+                            reg = l2_grad(params, self.l2)
+                            grads = {k: g + reg[k] for k, g in grads.items()}
+                        try:
+                            opt.step(params, grads, state)  # checks the gradients first, updates nothing if bad
+                        except ValueError:
+                            if all(np.all(np.isfinite(g)) for g in grads.values()):
+                                raise
+                            self.diverged_at = e
+                            break
+                if self.diverged_at is not None or not self._record(f):
+                    self.diverged_at = self._epoch if self.diverged_at is None else self.diverged_at
+                    for arr in (self.train_loss, self.test_loss, self.train_acc, self.test_acc, self.proba):
+                        arr[f:] = arr[f - 1]
+                    self.params.extend(self.params[-1] for _ in range(f, self.n_frames))
+                    self.done = self.n_frames
+                    break
+                self.done = f + 1
 
 
 def train_history(X, y, X_test, y_test, hidden, activation, lr, l2, *, grid, n_epochs=100, n_frames=51,
                   batch_size=20, seed=0) -> dict:
     """Train with nnkit and keep ``n_frames`` snapshots (epoch 0 = before training).
+
+    All frames at once; the demo uses :class:`TrainingRun`, which computes the same frames
+    lazily.
 
     Parameters
     ----------
@@ -122,64 +236,12 @@ def train_history(X, y, X_test, y_test, hidden, activation, lr, l2, *, grid, n_e
     (n_frames,), ``proba`` (n_frames, M, K), ``params`` (list of n_frames dicts) and
     ``diverged_at`` (epoch or None; later frames repeat the last finite one).
     """
-    K = int(max(y.max(), y_test.max())) + 1
-    model = MLP([X.shape[1], *hidden, K], activation=activation, rng=np.random.default_rng(seed),
-                init=_init_for(activation))  # outputs logits; softmax_cross_entropy takes them
-    shuffle = np.random.default_rng(seed + 1)
-    opt = SGD(lr)
-    state = opt.init_state(model.params)
-    params = model.params
-    epochs = np.array([f * n_epochs // (n_frames - 1) for f in range(n_frames)])
-    train_loss, test_loss, train_acc, test_acc = (np.zeros(n_frames) for _ in range(4))
-    proba = np.zeros((n_frames, len(grid), K))
-    snapshots: list[dict] = []
-    diverged_at = None
-
-    def record(f) -> bool:
-        for Xs, ys, loss_arr, acc_arr in ((X, y, train_loss, train_acc), (X_test, y_test, test_loss, test_acc)):
-            logits = model.predict(Xs)
-            if not np.all(np.isfinite(logits)):
-                return False
-            loss_arr[f] = softmax_cross_entropy(logits, ys)
-            if not math.isfinite(loss_arr[f]):
-                return False
-            acc_arr[f] = np.mean(logits.argmax(axis=1) == ys)
-        proba[f] = softmax(model.predict(grid))
-        snapshots.append({k: v.copy() for k, v in params.items()})
-        return True
-
-    with np.errstate(all="ignore"):  # divergence is detected below, explicitly
-        record(0)
-        e = 0
-        for f in range(1, n_frames):
-            while e < epochs[f] and diverged_at is None:
-                e += 1
-                for Xb, yb in minibatches(X, y, batch_size, shuffle):
-                    try:
-                        _, grads = loss_and_grads(model, Xb, yb, "softmax_cross_entropy")
-                    except ValueError:  # the loss refuses non-finite logits: diverged?
-                        if np.all(np.isfinite(model.predict(Xb))):
-                            raise
-                        diverged_at = e
-                        break
-                    if l2:
-                        reg = l2_grad(params, l2)
-                        grads = {k: g + reg[k] for k, g in grads.items()}
-                    try:
-                        opt.step(params, grads, state)  # checks the gradients first, updates nothing if bad
-                    except ValueError:
-                        if all(np.all(np.isfinite(g)) for g in grads.values()):
-                            raise
-                        diverged_at = e
-                        break
-            if diverged_at is not None or not record(f):
-                diverged_at = e if diverged_at is None else diverged_at
-                for arr in (train_loss, test_loss, train_acc, test_acc, proba):
-                    arr[f:] = arr[f - 1]
-                snapshots.extend(snapshots[-1] for _ in range(f, n_frames))
-                break
-    return {"epochs": epochs, "train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc,
-            "test_acc": test_acc, "proba": proba, "params": snapshots, "diverged_at": diverged_at}
+    run = TrainingRun(X, y, X_test, y_test, hidden, activation, lr, l2, grid=grid, n_epochs=n_epochs,
+                      n_frames=n_frames, batch_size=batch_size, seed=seed)
+    run.extend(n_frames - 1)
+    return {"epochs": run.epochs, "train_loss": run.train_loss, "test_loss": run.test_loss,
+            "train_acc": run.train_acc, "test_acc": run.test_acc, "proba": run.proba, "params": run.params,
+            "diverged_at": run.diverged_at}
 
 
 def _rgb(proba: np.ndarray, levels: int = 8) -> np.ndarray:
@@ -276,12 +338,13 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
     ax_l.grid(True, alpha=0.3)
     ax_l.legend(loc="upper right", fontsize=8)
     ax_l.set_title("loss (without the L2 penalty)", fontsize=10, y=1.0)
-    backdrop = Backdrop(fig, dynamic=[image, points, ax_b.title, train_dot, test_dot])
+    # the loss curves grow as training is computed, so they are dynamic like the current frame's artists
+    backdrop = Backdrop(fig, dynamic=[image, points, ax_b.title, train_line, test_line, train_dot, test_dot])
 
     data_cache: dict[str, tuple] = {}
-    runs: dict[tuple, dict] = {}
+    runs: dict[tuple, TrainingRun] = {}
     state: dict = {}
-    shown = {"key": None}
+    shown: dict = {"key": None, "dataset": None, "top": None}
 
     def data(name):
         if name not in data_cache:
@@ -301,11 +364,15 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
                 runs.pop(next(iter(runs)))
             name, sizes, act, rate, lam = key
             Xtr, ytr, Xte, yte, gx, gy, grid = data(name)
-            hist = train_history(Xtr, ytr, Xte, yte, sizes, act, rate, lam, grid=grid, n_epochs=n_epochs,
-                                 n_frames=n_frames, batch_size=batch_size, seed=seed + 7)
-            hist["rgb"] = _rgb(hist["proba"]).reshape(n_frames, GRID, GRID, 3)
-            runs[key] = hist
+            runs[key] = TrainingRun(Xtr, ytr, Xte, yte, sizes, act, rate, lam, grid=grid, n_epochs=n_epochs,
+                                    n_frames=n_frames, batch_size=batch_size, seed=seed + 7)
         return runs[key]
+
+    def loss_top(hist):
+        """Top of the loss axis from the frames computed so far, rounded up (stable ticks)."""
+        tr, te = hist.train_loss[:hist.done], hist.test_loss[:hist.done]
+        top = max(tr.max(), te.max())
+        return _nice_ceil(1.05 * min(top, 3.0 * max(tr[0], 0.1)))
 
     def update():
         sizes = parse_hidden(controls["hidden"].value)
@@ -314,35 +381,43 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
         name = key[0]
         Xtr, ytr, Xte, yte, gx, gy, grid = data(name)
         hist = run(key)
-        if shown["key"] != key:
-            backdrop.invalidate()
-            if shown["key"] is None or shown["key"][0] != name:
+        f = int(controls["step"].value)
+        if f >= hist.done:  # a new setting: exactly the frames shown; later a chunk ahead (for Play)
+            hist.extend(f if hist.done == 0 else f + CHUNK - 1)
+        top = loss_top(hist)
+        if shown["key"] == key:
+            top = max(top, shown["top"])  # more frames of the same run: the axis only grows
+        if (name, top) != (shown["dataset"], shown["top"]):
+            backdrop.invalidate()  # the data points' place or the loss axis change
+            if shown["dataset"] != name:
                 image.set_extent((gx[0], gx[-1], gy[0], gy[-1]))
                 ax_b.set_xlim(gx[0], gx[-1])
                 ax_b.set_ylim(gy[0], gy[-1])
                 points.set_offsets(Xtr)
                 points.set_facecolors(_COLORS[ytr])
-            ep = hist["epochs"]
-            train_line.set_data(ep, hist["train_loss"])
-            test_line.set_data(ep, hist["test_loss"])
-            top = max(hist["train_loss"].max(), hist["test_loss"].max())
-            ax_l.set_ylim(0.0, 1.05 * min(top, 3.0 * max(hist["train_loss"][0], 0.1)))
-            shown["key"] = key
-        f = int(controls["step"].value)
-        image.set_data(hist["rgb"][f])
-        e = int(hist["epochs"][f])
-        train_dot.set_data([e], [hist["train_loss"][f]])
-        test_dot.set_data([e], [hist["test_loss"][f]])
-        title = f"epoch {e}: test accuracy {hist['test_acc'][f]:.0%}"
-        if hist["diverged_at"] is not None and e >= hist["diverged_at"]:
-            title = f"diverged at epoch {hist['diverged_at']}: lower the learning rate"
+            ax_l.set_ylim(0.0, top)
+            shown["dataset"], shown["top"] = name, top
+        shown["key"] = key
+        n = hist.done
+        ep = hist.epochs[:n]
+        train_line.set_data(ep, hist.train_loss[:n])
+        test_line.set_data(ep, hist.test_loss[:n])
+        image.set_data(_rgb(hist.proba[f]).reshape(GRID, GRID, 3))
+        e = int(hist.epochs[f])
+        train_dot.set_data([e], [hist.train_loss[f]])
+        test_dot.set_data([e], [hist.test_loss[f]])
+        title = f"epoch {e}: test accuracy {hist.test_acc[f]:.0%}"
+        if hist.diverged_at is not None and e >= hist.diverged_at:
+            title = f"diverged at epoch {hist.diverged_at}: lower the learning rate"
         ax_b.title.set_text(title)
         state.update(dataset=name, hidden=sizes, activation=key[2], lr=key[3], l2=key[4], step=f, epoch=e,
-                     epochs=hist["epochs"], train_loss=hist["train_loss"], test_loss=hist["test_loss"],
-                     train_acc=hist["train_acc"], test_acc=hist["test_acc"], grid_x=gx, grid_y=gy,
-                     proba=hist["proba"][f].reshape(GRID, GRID, -1), params=hist["params"][f],
-                     sizes=(2, *sizes, hist["proba"].shape[-1]), diverged_at=hist["diverged_at"])
-        backdrop.ensure(key=key)  # a setting seen before reuses its picture
+                     epochs=hist.epochs, frames_computed=n, train_loss=hist.train_loss[:n],
+                     test_loss=hist.test_loss[:n], train_acc=hist.train_acc[:n], test_acc=hist.test_acc[:n],
+                     grid_x=gx, grid_y=gy, proba=hist.proba[f].reshape(GRID, GRID, -1), params=hist.params[f],
+                     sizes=(2, *sizes, hist.proba.shape[-1]), diverged_at=hist.diverged_at)
+        # the static picture depends only on the dataset and the loss axis: a new network, rate or L2
+        # with the same axis reuses it
+        backdrop.ensure(key=(name, top))
         fig.canvas.draw_idle()
 
     demo = assemble(controls, fig, update, state=state,

@@ -25,8 +25,15 @@ depth : number of hidden layers (2 .. 30), each ``width`` units wide.
 activation : hidden activation (a key of :data:`nnkit.activations.ACTIVATIONS`).
 init : weight initializer (a key of :data:`nnkit.initializers.INITIALIZERS`); biases start at 0.
 lr : learning rate of the gradient-descent steps.
-play / step : the training step shown. Changing depth, activation, init or lr retrains (a
-    bounded ``n_steps`` steps, cached); moving the step only picks a precomputed frame.
+play / step : the training step shown (``0 .. n_steps``).
+
+Training is lazy (:class:`TrainingRun`): changing depth, activation, init or lr builds the new
+network and computes only the frames up to the current step (at step 0, one forward and
+backward pass); moving the step (or Play) past the last computed frame trains :data:`CHUNK`
+more steps. The frames are exactly those of training all at once (:func:`train_history`);
+runs are cached per setting, so a setting seen before continues where it stopped. The loss
+curve shows the steps computed so far; the axes' limits follow the frames computed so far and
+only widen.
 
 Panels: (1) gradient norm per weight layer on a log scale, the current step in colour and
 step 0 in grey (norms that are exactly 0 are drawn at the panel's floor and listed in the
@@ -35,10 +42,10 @@ bottom), colour = fraction of the layer's ``N * width`` activations in that bin 
 outside the range are counted in the edge bins); (3) the training loss with the current
 step marked.
 
-``demo.state`` holds ``grad_norms`` (depth+1,), ``grad_norms_all`` (n_steps+1, depth+1),
-``act_hist`` (depth, n_bins), ``bin_edges`` (n_bins+1,), ``act_std`` (depth,), ``loss``
-(n_steps+1,), ``step``, ``ratio`` (first / last layer gradient norm at that step, nan when
-the last one is 0), ``diverged_at`` (the first step whose forward or backward pass was not
+``demo.state`` holds ``grad_norms`` (depth+1,), ``grad_norms_all`` (F, depth+1) for the
+``F = frames_computed`` frames computed so far (``step < F <= n_steps + 1``), ``act_hist``
+(depth, n_bins), ``bin_edges`` (n_bins+1,), ``act_std`` (depth,), ``loss`` (F,), ``step``,
+``ratio`` (first / last layer gradient norm at that step, nan when the last one is 0), ``diverged_at`` (the first step whose forward or backward pass was not
 finite, or None) and the control values.
 """
 from __future__ import annotations
@@ -48,6 +55,7 @@ import math
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.colors import PowerNorm
+from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from .._validate import check_choice, check_int, check_positive, check_rng
 from ..datasets import two_moons
@@ -59,7 +67,7 @@ from ..optimizers import SGD
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, new_figure, play_controls
 
-__all__ = ["vanishing_gradients", "ACTIVATION_CHOICES", "INIT_CHOICES", "train_history"]
+__all__ = ["vanishing_gradients", "ACTIVATION_CHOICES", "INIT_CHOICES", "train_history", "TrainingRun"]
 
 #: Hidden activations offered in the dropdown.
 ACTIVATION_CHOICES = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
@@ -71,6 +79,14 @@ _HIST_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, 3.0)}
 _DEFAULT_RANGE = (-1.0, 3.0)
 N_BINS = 40
 _FLOOR = 1e-40  # lowest panel floor; exactly-zero gradient norms are drawn at the floor
+#: Training steps computed at a time when the step slider (or Play) reaches a frame not computed yet.
+CHUNK = 5
+
+
+def _nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= x (stable axis tops)."""
+    p = 10.0 ** math.floor(math.log10(x))
+    return next(m * p for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0) if m * p >= x * (1 - 1e-12))
 
 
 def _data():
@@ -79,9 +95,92 @@ def _data():
     return (X - X.mean(axis=0)) / X.std(axis=0), y
 
 
+class TrainingRun:
+    """The training of :func:`train_history`, computed lazily: frames are added on demand.
+
+    ``extend(t)`` makes sure frames ``0 .. t`` exist, continuing from the last frame computed
+    with the same model, optimizer state and operations, so the frames are bit for bit those of
+    training all at once. Constructing a run only builds the initial network (frame 0 is one
+    forward and backward pass). Arguments as :func:`train_history`.
+
+    Attributes
+    ----------
+    done : int
+        Frames computed so far (``n_steps + 1`` when finished, or after a divergence, whose
+        later frames repeat the last finite one).
+    grad_norms, act_hist, act_std, loss : ndarray
+        Full-length arrays (as in :func:`train_history`), valid in their first ``done`` rows.
+    bin_edges : ndarray (N_BINS + 1,)
+    diverged_at : int or None
+    """
+
+    def __init__(self, depth: int, activation: str, init: str, lr: float, *, width: int = 16,
+                 n_steps: int = 80, seed: int = 0, X=None, y=None):
+        if X is None:
+            X, y = _data()
+        self.X, self.y, self.depth, self.n_steps = X, y, depth, n_steps
+        rng = np.random.default_rng(seed)
+        self.model = MLP([X.shape[1]] + [width] * depth + [int(np.max(y)) + 1], activation=activation, rng=rng,
+                         init=init)
+        self.loss_fn = get_loss("softmax_cross_entropy")
+        self.opt = SGD(lr)
+        self.opt_state = self.opt.init_state(self.model.params)
+        self.lo, self.hi = _HIST_RANGE.get(activation, _DEFAULT_RANGE)
+        self.bin_edges = np.linspace(self.lo, self.hi, N_BINS + 1)
+        self.names = [f"W{i}" for i in range(1, depth + 2)]
+        frames = n_steps + 1
+        self.grad_norms = np.zeros((frames, depth + 1))
+        self.act_hist = np.zeros((frames, depth, N_BINS))
+        self.act_std = np.zeros((frames, depth))
+        self.loss = np.zeros(frames)
+        self.diverged_at = None
+        self.done = 0
+
+    def extend(self, last: int) -> None:
+        """Compute the frames up to ``last`` (inclusive, capped at ``n_steps``) not computed yet."""
+        last = min(int(last), self.n_steps)
+        model, lo, hi, depth = self.model, self.lo, self.hi, self.depth
+        offsets = (np.arange(depth) * N_BINS)[:, None]
+        norms, hist, stds, losses = self.grad_norms, self.act_hist, self.act_std, self.loss
+        with np.errstate(all="ignore"):  # overflow is detected below, explicitly
+            while self.done <= last:
+                t = self.done
+                h, caches, acts = self.X, [], []
+                for layer in model.layers:
+                    h, c = layer.forward(h, True)
+                    caches.append(c)
+                    if isinstance(layer, Activation):
+                        acts.append(h)
+                ok = bool(np.all(np.isfinite(h)))
+                if ok:
+                    value, dout = self.loss_fn.value_and_grad(h, self.y)
+                    _, grads = model.backward(dout, caches, input_grad=False)
+                    # squared norms, one BLAS pass per tensor: finite iff every entry is (or it overflows)
+                    squares = {k: float(np.vdot(g, g)) for k, g in grads.items()}
+                    ok = math.isfinite(value) and math.isfinite(sum(squares.values()))
+                if not ok:
+                    self.diverged_at = t
+                    if t > 0:  # (at t = 0 nothing is finite to show: zeros everywhere)
+                        norms[t:], hist[t:], stds[t:], losses[t:] = norms[t - 1], hist[t - 1], stds[t - 1], losses[t - 1]
+                    self.done = self.n_steps + 1
+                    break
+                A = np.stack([a.ravel() for a in acts])  # (depth, N * width)
+                idx = np.clip(((A - lo) * (N_BINS / (hi - lo))).astype(np.int64), 0, N_BINS - 1) + offsets
+                hist[t] = np.bincount(idx.ravel(), minlength=depth * N_BINS).reshape(depth, N_BINS) / A.shape[1]
+                stds[t] = A.std(axis=1)
+                norms[t] = np.sqrt([squares[k] for k in self.names])
+                losses[t] = value
+                if t < self.n_steps:
+                    self.opt.step(model.params, grads, self.opt_state)
+                self.done = t + 1
+
+
 def train_history(depth: int, activation: str, init: str, lr: float, *, width: int = 16,
                   n_steps: int = 80, seed: int = 0, X=None, y=None) -> dict:
     """Train an MLP with nnkit and record gradient norms, activation histograms and losses.
+
+    All frames at once; the demo uses :class:`TrainingRun`, which computes the same frames
+    lazily.
 
     Parameters
     ----------
@@ -106,54 +205,10 @@ def train_history(depth: int, activation: str, init: str, lr: float, *, width: i
     (n_steps+1,) and ``diverged_at`` (int or None). After a divergence the last finite frame
     is repeated, so every array keeps its full length.
     """
-    if X is None:
-        X, y = _data()
-    rng = np.random.default_rng(seed)
-    model = MLP([X.shape[1]] + [width] * depth + [int(np.max(y)) + 1], activation=activation, rng=rng, init=init)
-    loss_fn = get_loss("softmax_cross_entropy")
-    opt = SGD(lr)
-    state = opt.init_state(model.params)
-    lo, hi = _HIST_RANGE.get(activation, _DEFAULT_RANGE)
-    edges = np.linspace(lo, hi, N_BINS + 1)
-    names = [f"W{i}" for i in range(1, depth + 2)]
-    frames = n_steps + 1
-    norms = np.zeros((frames, depth + 1))
-    hist = np.zeros((frames, depth, N_BINS))
-    stds = np.zeros((frames, depth))
-    losses = np.zeros(frames)
-    offsets = (np.arange(depth) * N_BINS)[:, None]
-    diverged_at = None
-    with np.errstate(all="ignore"):  # overflow is detected below, explicitly
-        for t in range(frames):
-            h, caches, acts = X, [], []
-            for layer in model.layers:
-                h, c = layer.forward(h, True)
-                caches.append(c)
-                if isinstance(layer, Activation):
-                    acts.append(h)
-            ok = bool(np.all(np.isfinite(h)))
-            if ok:
-                value, dout = loss_fn.value_and_grad(h, y)
-                _, grads = model.backward(dout, caches, input_grad=False)
-                # squared norms, one BLAS pass per tensor: finite iff every entry is (or it overflows)
-                squares = {k: float(np.vdot(g, g)) for k, g in grads.items()}
-                ok = math.isfinite(value) and math.isfinite(sum(squares.values()))
-            if not ok:
-                diverged_at = t
-                if t == 0:  # nothing finite to show: zeros everywhere
-                    break
-                norms[t:], hist[t:], stds[t:], losses[t:] = norms[t - 1], hist[t - 1], stds[t - 1], losses[t - 1]
-                break
-            A = np.stack([a.ravel() for a in acts])  # (depth, N * width)
-            idx = np.clip(((A - lo) * (N_BINS / (hi - lo))).astype(np.int64), 0, N_BINS - 1) + offsets
-            hist[t] = np.bincount(idx.ravel(), minlength=depth * N_BINS).reshape(depth, N_BINS) / A.shape[1]
-            stds[t] = A.std(axis=1)
-            norms[t] = np.sqrt([squares[k] for k in names])
-            losses[t] = value
-            if t < n_steps:
-                opt.step(model.params, grads, state)
-    return {"grad_norms": norms, "act_hist": hist, "act_std": stds, "bin_edges": edges, "loss": losses,
-            "diverged_at": diverged_at}
+    run = TrainingRun(depth, activation, init, lr, width=width, n_steps=n_steps, seed=seed, X=X, y=y)
+    run.extend(n_steps)
+    return {"grad_norms": run.grad_norms, "act_hist": run.act_hist, "act_std": run.act_std,
+            "bin_edges": run.bin_edges, "loss": run.loss, "diverged_at": run.diverged_at}
 
 
 def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: str = "xavier_normal",
@@ -219,6 +274,10 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
     ax_g.set_xlabel("weight layer l (input -> output)")
     ax_g.set_ylabel(r"$\|\partial L/\partial W_l\|$")
     ax_g.grid(True, which="major", alpha=0.3)
+    # few ticks: a re-capture (a new depth, activation or init) draws every tick label once
+    ax_g.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax_g.yaxis.set_minor_locator(NullLocator())
+    ax_g.xaxis.set_major_locator(MaxNLocator(6, integer=True))
     (line_init,) = ax_g.plot([], [], "-", color="0.7", lw=1.2, label="step 0")
     (line_now,) = ax_g.plot([], [], "o-", color="C3", ms=3, lw=1.5, label="step t")
     ax_g.legend(loc="lower right", fontsize=8)
@@ -226,6 +285,7 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
                         norm=PowerNorm(0.4, vmin=0.0, vmax=1.0), interpolation="nearest")
     ax_h.set_xlabel("activation value")
     ax_h.set_ylabel("hidden layer")
+    ax_h.yaxis.set_major_locator(MaxNLocator(6, integer=True))
     ax_h.set_title("activation histograms", fontsize=10, y=1.0)
     (loss_line,) = ax_l.plot([], [], color="C0")
     (loss_dot,) = ax_l.plot([], [], "o", color="C3", ms=5)
@@ -234,67 +294,83 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
     ax_l.set_xlim(0, n_steps)
     ax_l.grid(True, alpha=0.3)
     ax_g.set_title(" ", fontsize=10, y=1.0)  # a fixed title position skips matplotlib's title layout
-    backdrop = Backdrop(fig, dynamic=[line_now, image, loss_dot, ax_g.title])
+    # the loss curve grows as training is computed, so it is dynamic like the current step's artists
+    backdrop = Backdrop(fig, dynamic=[line_now, image, loss_line, loss_dot, ax_g.title])
 
-    cache: dict[tuple, dict] = {}
+    cache: dict[tuple, TrainingRun] = {}
     state: dict = {}
-    shown = {"key": None}
+    shown: dict = {"key": None}
 
     def history(key):
         if key not in cache:
             if len(cache) >= 16:  # bounded memory: forget the oldest setting
                 cache.pop(next(iter(cache)))
             d, act, ini, rate = key
-            cache[key] = train_history(d, act, ini, rate, width=width, n_steps=n_steps, seed=seed, X=X, y=y)
+            cache[key] = TrainingRun(d, act, ini, rate, width=width, n_steps=n_steps, seed=seed, X=X, y=y)
         return cache[key]
 
-    def retrain_artists(key, hist):
-        d = key[0]
-        layers = np.arange(1, d + 2)
-        norms = hist["grad_norms"]
+    def limits(run):
+        """Axis limits from the frames computed so far (they only widen as training goes on)."""
+        norms = run.grad_norms[:run.done]
         positive = norms[norms > 0]
-        lo = max(_FLOOR, 10 ** math.floor(math.log10(positive.min()))) if positive.size else _FLOOR
-        hi = 10 ** math.ceil(math.log10(positive.max())) if positive.size else 1.0
-        ax_g.set_xlim(0.5, d + 1.5)
-        ax_g.set_ylim(lo / 3, hi * 3)
-        line_init.set_data(layers, np.maximum(norms[0], lo / 3))
-        edges = hist["bin_edges"]
-        image.set_extent((edges[0], edges[-1], 0.5, d + 0.5))
-        ax_h.set_ylim(0.5, d + 0.5)
-        loss = hist["loss"]
-        loss_line.set_data(np.arange(len(loss)), loss)
+        # float powers of ten (an int 10**91 is not a valid axis limit), at most 1e300
+        lo = max(_FLOOR, 10.0 ** math.floor(math.log10(positive.min()))) if positive.size else _FLOOR
+        hi = 10.0 ** min(300, math.ceil(math.log10(positive.max()))) if positive.size else 1.0
+        loss = run.loss[:run.done]
         finite = loss[np.isfinite(loss)]
         top = min(float(finite.max()), 3.0 * max(float(finite[0]), 0.1)) if finite.size else 1.0  # cut huge spikes
-        ax_l.set_ylim(0.0, max(top * 1.1, 1e-3))
-        shown["floor"] = lo / 3
+        return lo / 3, hi * 3, _nice_ceil(max(top * 1.1, 1e-3))
+
+    def show_setting(key, run, lims):
+        d = key[0]
+        g_lo, g_hi, l_top = lims
+        ax_g.set_xlim(0.5, d + 1.5)
+        ax_g.set_ylim(g_lo, g_hi)
+        line_init.set_data(np.arange(1, d + 2), np.maximum(run.grad_norms[0], g_lo))
+        edges = run.bin_edges
+        image.set_extent((edges[0], edges[-1], 0.5, d + 0.5))
+        ax_h.set_ylim(0.5, d + 0.5)
+        ax_l.set_ylim(0.0, l_top)
 
     def update():
         key = (controls["depth"].value, controls["activation"].value, controls["init"].value,
                float(controls["lr"].value))
-        hist = history(key)
-        if shown["key"] != key:
-            backdrop.invalidate()  # limits, the step-0 line and the loss curve change
-            retrain_artists(key, hist)
-            shown["key"] = key
+        run = history(key)
         t = int(controls["step"].value)
+        if t >= run.done:  # a new setting: exactly the frames shown; later a chunk ahead (for Play)
+            run.extend(t if run.done == 0 else t + CHUNK - 1)
+        lims = limits(run)
+        if shown["key"] != key or lims != shown["lims"]:
+            old = shown["lims"] if shown["key"] == key else None
+            if old is not None:  # same setting, more frames: widen, never shrink
+                lims = (min(lims[0], old[0]), max(lims[1], old[1]), max(lims[2], old[2]))
+            if (key[:3], lims) != shown.get("static"):
+                backdrop.invalidate()  # limits and the step-0 line change
+                show_setting(key, run, lims)
+                shown["static"] = (key[:3], lims)
+            shown["key"], shown["lims"] = key, lims
         d = key[0]
-        norms = hist["grad_norms"][t]
-        line_now.set_data(np.arange(1, d + 2), np.maximum(norms, shown["floor"]))
-        image.set_data(hist["act_hist"][t])
-        loss_dot.set_data([t], [hist["loss"][t]])
+        norms = run.grad_norms[t]
+        floor = shown["lims"][0]
+        line_now.set_data(np.arange(1, d + 2), np.maximum(norms, floor))
+        image.set_data(run.act_hist[t])
+        loss = run.loss[:run.done]
+        loss_line.set_data(np.arange(run.done), loss)
+        loss_dot.set_data([t], [loss[t]])
         ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("nan")
         zeros = int(np.sum(norms == 0))
         title = f"step {t}: |dW1| / |dW{d + 1}| = {ratio:.1e}" if math.isfinite(ratio) else f"step {t}"
         if zeros:
             title += f" ({zeros} exactly 0)"
-        if hist["diverged_at"] is not None:
-            title += f"; diverged at step {hist['diverged_at']}"
+        if run.diverged_at is not None:
+            title += f"; diverged at step {run.diverged_at}"
         ax_g.title.set_text(title)
         state.update(depth=d, activation=key[1], init=key[2], lr=key[3], step=t, grad_norms=norms.copy(),
-                     grad_norms_all=hist["grad_norms"], act_hist=hist["act_hist"][t], act_std=hist["act_std"][t],
-                     bin_edges=hist["bin_edges"], loss=hist["loss"], ratio=ratio,
-                     diverged_at=hist["diverged_at"])
-        backdrop.ensure(key=key)  # a setting seen before reuses its picture
+                     grad_norms_all=run.grad_norms[:run.done], act_hist=run.act_hist[t], act_std=run.act_std[t],
+                     bin_edges=run.bin_edges, loss=loss, frames_computed=run.done, ratio=ratio,
+                     diverged_at=run.diverged_at)
+        # the static picture depends on the depth, activation, init (the step-0 line) and limits, not on lr
+        backdrop.ensure(key=shown["static"])
         fig.canvas.draw_idle()
 
     demo = assemble(controls, fig, update, state=state, observe=("depth", "activation", "init", "lr", "step"))

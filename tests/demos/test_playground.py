@@ -4,6 +4,7 @@ import pytest
 
 from nnkit.activations import softmax
 from nnkit.datasets import train_val_test_split, two_moons
+import nnkit.demos.playground as pg
 from nnkit.demos.playground import GRID, parse_hidden, playground
 from nnkit.model import MLP
 from nnkit.optimizers import SGD
@@ -68,16 +69,64 @@ def test_training_is_nnkits_fit_with_the_same_seeds(demo):
 
 
 def test_step_slider_only_picks_a_frame(demo):
-    losses = demo.state["train_loss"]
+    seen = demo.state["train_loss"].copy()
     for f in (0, 10, 50):
         demo.controls["step"].value = f
-        assert demo.state["train_loss"] is losses
+        losses = demo.state["train_loss"]
+        np.testing.assert_array_equal(losses[:len(seen)], seen)  # frames computed before are kept
+        seen = losses.copy()
         train_dot = demo.fig.axes[1].get_lines()[2]
         assert train_dot.get_xdata()[0] == demo.state["epochs"][f] == 2 * f
         assert train_dot.get_ydata()[0] == losses[f]
         assert f"epoch {2 * f}:" in demo.fig.axes[0].get_title()
-    assert losses[-1] < 0.5 * losses[0]  # it learns
+    assert len(seen) == 51
+    assert seen[-1] < 0.5 * seen[0]  # it learns
     assert demo.state["test_acc"][-1] > 0.9
+
+
+def test_a_structural_change_computes_only_the_frames_it_shows(demo):
+    demo.controls["step"].value = 0
+    demo.controls["hidden"].value = "7,5"
+    assert demo.state["frames_computed"] == 1  # just the initial network
+    demo.controls["step"].value = 3
+    assert demo.state["frames_computed"] == 3 + pg.CHUNK
+    train_curve = demo.fig.axes[1].get_lines()[0]
+    np.testing.assert_array_equal(train_curve.get_ydata(), demo.state["train_loss"])
+    demo.controls["hidden"].value = "8,8"
+    demo.controls["step"].value = 0
+
+
+@pytest.mark.parametrize("setting", [("two_moons", (8, 8), "tanh", 0.1, 0.01), ("spirals", (6,), "relu", 0.3, 0.0),
+                                     ("two_moons", (64, 64), "leaky_relu", 3.0, 0.0)])
+def test_incremental_training_is_bit_for_bit_training_all_at_once(setting):
+    """Frames computed a few at a time (as the slider and Play ask for them) equal train_history's."""
+    from nnkit.demos.playground import _dataset, train_history
+
+    name, *rest = setting
+    Xtr, ytr, Xte, yte = _dataset(name, SEED)
+    kwargs = dict(grid=Xte[:50], n_epochs=40, n_frames=21, seed=3)
+    whole = train_history(Xtr, ytr, Xte, yte, *rest, **kwargs)
+    run = pg.TrainingRun(Xtr, ytr, Xte, yte, *rest, **kwargs)
+    for last in (0, 0, 2, 3, 9, 8, 20, 40):
+        run.extend(last)
+    assert run.done == 21 and run.diverged_at == whole["diverged_at"]
+    for k in ("epochs", "train_loss", "test_loss", "train_acc", "test_acc", "proba"):
+        np.testing.assert_array_equal(getattr(run, k), whole[k], err_msg=k)
+    for a, b in zip(run.params, whole["params"], strict=True):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    # the demo, driven frame by frame like Play, shows the same frames
+    d = playground(dataset=name, hidden=",".join(map(str, rest[0])), activation=rest[1], lr=rest[2], l2=rest[3],
+                   n_epochs=40, n_frames=21)
+    Xtr, ytr, Xte, yte = _dataset(name, SEED)
+    gx, gy = d.state["grid_x"], d.state["grid_y"]
+    grid = np.column_stack([np.tile(gx, GRID), np.repeat(gy, GRID)])
+    frames = train_history(Xtr, ytr, Xte, yte, *rest, grid=grid, n_epochs=40, n_frames=21, seed=SEED + 7)
+    for f in range(21):
+        d.controls["step"].value = f
+        np.testing.assert_array_equal(d.state["proba"].reshape(GRID * GRID, -1), frames["proba"][f])
+    np.testing.assert_array_equal(d.state["test_loss"], frames["test_loss"])
+    assert d.errors == []
 
 
 def test_a_line_cannot_separate_xor_but_one_hidden_layer_can(demo):

@@ -142,8 +142,10 @@ def test_lambda_only_moves_dynamic_artists():
     marker = _line(d.fig.axes[2], "lambda")
     assert list(marker.get_xdata()) == [2.2, 2.2]
     d.controls["loss"].value = "round bowl"
+    d.render()  # a new loss: this draw captures its static picture
     assert d.fig.artists[0].n_captures == captures + 1
     d.controls["loss"].value = "tilted ellipse"  # seen before: its picture is reused
+    d.render()
     assert d.fig.artists[0].n_captures == captures + 1
     assert len(d.fig.axes[0].collections) == 2  # one contour set per loss seen, made once
     d.fig.artists[0].invalidate()  # (while live, every static artist is hidden)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from nnkit.datasets import two_moons
+import nnkit.demos.vanishing_gradients as vg
 from nnkit.demos.vanishing_gradients import N_BINS, train_history, vanishing_gradients
 from nnkit.model import MLP, loss_and_grads
 from nnkit.optimizers import SGD
@@ -81,16 +82,57 @@ def test_he_relu_does_not_vanish():
 
 def test_step_slider_only_picks_a_frame(demo):
     demo.controls["depth"].value = 10
-    all_norms = demo.state["grad_norms_all"]
-    assert all_norms.shape == (81, 11)
+    seen = demo.state["grad_norms_all"].copy()
     for t in (3, 50, 80):
         demo.controls["step"].value = t
-        assert demo.state["grad_norms_all"] is all_norms  # no retraining
-        np.testing.assert_array_equal(demo.state["grad_norms"], all_norms[t])
+        now = demo.state["grad_norms_all"]
+        assert now.shape[1] == 11 and t < now.shape[0] <= 81
+        np.testing.assert_array_equal(now[:len(seen)], seen)  # frames computed before are kept, not redone
+        seen = now.copy()
+        np.testing.assert_array_equal(demo.state["grad_norms"], now[t])
         dot = demo.fig.axes[2].get_lines()[1]
         assert dot.get_xdata()[0] == t and dot.get_ydata()[0] == demo.state["loss"][t]
+    assert seen.shape == (81, 11)
     image = demo.fig.axes[1].get_images()[0]
     np.testing.assert_array_equal(np.asarray(image.get_array()), demo.state["act_hist"])
+
+
+def test_a_structural_change_computes_only_the_frames_it_shows(demo):
+    demo.controls["step"].value = 0
+    demo.controls["depth"].value = 13
+    assert demo.state["frames_computed"] == 1  # just the initial network
+    demo.controls["step"].value = 2
+    assert demo.state["frames_computed"] == 2 + vg.CHUNK  # a chunk ahead
+    demo.controls["step"].value = 80
+    assert demo.state["frames_computed"] == 81
+    loss_curve = demo.fig.axes[2].get_lines()[0]
+    np.testing.assert_array_equal(loss_curve.get_ydata(), demo.state["loss"])
+    demo.controls["step"].value = 0
+
+
+@pytest.mark.parametrize("setting", [(6, "sigmoid", "xavier_normal", 0.05), (4, "relu", "he_normal", 0.3),
+                                     (30, "relu", "he_normal", 1.0)])
+def test_incremental_training_is_bit_for_bit_training_all_at_once(setting):
+    """Frames computed a few at a time (as the slider and Play ask for them) equal train_history's."""
+    all_at_once = train_history(*setting, seed=1)
+    run = vg.TrainingRun(*setting, seed=1)
+    expected = 0
+    for last in (0, 0, 3, 4, 17, 16, 40, 80, 200):
+        run.extend(last)
+        expected = max(expected, min(last, 80) + 1)
+        assert run.done == (81 if run.diverged_at is not None else expected)
+    for name in ("grad_norms", "act_hist", "act_std", "loss"):
+        np.testing.assert_array_equal(getattr(run, name), all_at_once[name], err_msg=name)
+    assert run.diverged_at == all_at_once["diverged_at"]
+    # and the demo, driven frame by frame like Play, shows the same frames
+    d = vanishing_gradients(depth=setting[0], activation=setting[1], init=setting[2], lr=setting[3])
+    frames = train_history(*setting, seed=_seed())
+    for t in range(0, 81, 7):
+        d.controls["step"].value = t
+        np.testing.assert_array_equal(d.state["grad_norms"], frames["grad_norms"][t])
+        np.testing.assert_array_equal(d.state["act_hist"], frames["act_hist"][t])
+    np.testing.assert_array_equal(d.state["loss"], frames["loss"][:len(d.state["loss"])])
+    assert d.errors == []
 
 
 def test_histograms_are_the_hidden_activations():
@@ -143,11 +185,18 @@ def test_every_control_changes_the_picture(demo):
 def test_a_setting_seen_before_reuses_its_training_and_its_picture(demo):
     backdrop = demo.fig.artists[0]
     demo.controls["depth"].value = 7
+    demo.render()
     first = demo.state["grad_norms_all"]
     demo.controls["depth"].value = 8
+    demo.render()
     captures = backdrop.n_captures
     demo.controls["depth"].value = 7
-    assert demo.state["grad_norms_all"] is first and backdrop.n_captures == captures
+    demo.render()
+    assert np.shares_memory(demo.state["grad_norms_all"], first) and backdrop.n_captures == captures
+    demo.controls["lr"].value = 0.1  # same initial network, same limits: same picture, no capture
+    demo.render()
+    assert backdrop.n_captures == captures
+    demo.controls["lr"].value = 0.05
 
 
 def test_divergence_is_reported_not_raised():
