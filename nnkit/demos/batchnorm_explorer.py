@@ -209,5 +209,4 @@ def batchnorm_explorer(*, batch_size: int = 32, momentum: float = 0.1, n_batches
 
     demo = assemble(controls, fig, update, state=state,
                     observe=("batch_size", "momentum", "gamma", "beta", "mode", "step"))
-    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
     return demo

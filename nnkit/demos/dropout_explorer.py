@@ -196,5 +196,4 @@ def dropout_explorer(*, p_drop: float = 0.5, scaling: str = "inverted", n_units:
         fig.canvas.draw_idle()
 
     demo = assemble(controls, fig, update, state=state, observe=("p_drop", "scaling", "mode", "step"))
-    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
     return demo

@@ -422,5 +422,4 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
 
     demo = assemble(controls, fig, update, state=state,
                     observe=("dataset", "hidden", "activation", "lr", "l2", "step"))
-    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
     return demo

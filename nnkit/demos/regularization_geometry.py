@@ -267,5 +267,4 @@ def regularization_geometry(*, lam: float = 1.2, loss: str = "tilted ellipse") -
         fig.canvas.draw_idle()
 
     demo = assemble(controls, fig, update, state=state)
-    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
     return demo

@@ -374,5 +374,4 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
         fig.canvas.draw_idle()
 
     demo = assemble(controls, fig, update, state=state, observe=("depth", "activation", "init", "lr", "step"))
-    demo.render()  # one real draw: the canvas keeps a PNG of it for static (offline) exports
     return demo

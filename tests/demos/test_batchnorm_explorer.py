@@ -107,6 +107,7 @@ def test_histograms_show_the_batch(demo):
 
 def test_no_control_needs_a_new_picture_of_the_static_parts(demo):
     backdrop = demo.fig.artists[0]
+    demo.render()  # the first draw takes the static picture
     captures = backdrop.n_captures
     for name, value in [("momentum", 0.25), ("batch_size", 8), ("gamma", 2.0), ("mode", "inference"), ("step", 50)]:
         demo.controls[name].value = value
