@@ -295,7 +295,9 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
     ax_l.grid(True, alpha=0.3)
     ax_g.set_title(" ", fontsize=10, y=1.0)  # a fixed title position skips matplotlib's title layout
     # the loss curve grows as training is computed, so it is dynamic like the current step's artists
-    backdrop = Backdrop(fig, dynamic=[line_now, image, loss_line, loss_dot, ax_g.title])
+    # the step-0 line too: the static picture then depends only on the (coarse) axis limits, so
+    # moving the depth, activation or init slider mostly reuses a picture already taken
+    backdrop = Backdrop(fig, dynamic=[line_init, line_now, image, loss_line, loss_dot, ax_g.title])
 
     cache: dict[tuple, TrainingRun] = {}
     state: dict = {}
@@ -314,22 +316,22 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
         norms = run.grad_norms[:run.done]
         positive = norms[norms > 0]
         # float powers of ten (an int 10**91 is not a valid axis limit), at most 1e300
-        lo = max(_FLOOR, 10.0 ** math.floor(math.log10(positive.min()))) if positive.size else _FLOOR
-        hi = 10.0 ** min(300, math.ceil(math.log10(positive.max()))) if positive.size else 1.0
+        # whole powers of 10**3: few distinct limits, so few static pictures to draw
+        lo = max(_FLOOR, 10.0 ** (3 * math.floor(math.log10(positive.min()) / 3))) if positive.size else _FLOOR
+        hi = 10.0 ** min(300, 3 * math.ceil(math.log10(positive.max()) / 3)) if positive.size else 1.0
         loss = run.loss[:run.done]
         finite = loss[np.isfinite(loss)]
         top = min(float(finite.max()), 3.0 * max(float(finite[0]), 0.1)) if finite.size else 1.0  # cut huge spikes
-        return lo / 3, hi * 3, _nice_ceil(max(top * 1.1, 1e-3))
+        return lo, hi, _nice_ceil(max(top * 1.1, 1e-3))
 
-    def show_setting(key, run, lims):
-        d = key[0]
+    def show_limits(d, lims):
+        """Axis limits for ``d`` hidden layers, rounded up to tens of layers (a static picture
+        serves every depth in the same ten)."""
         g_lo, g_hi, l_top = lims
-        ax_g.set_xlim(0.5, d + 1.5)
+        room = 10 * math.ceil((d + 1) / 10)
+        ax_g.set_xlim(0.5, room + 0.5)
         ax_g.set_ylim(g_lo, g_hi)
-        line_init.set_data(np.arange(1, d + 2), np.maximum(run.grad_norms[0], g_lo))
-        edges = run.bin_edges
-        image.set_extent((edges[0], edges[-1], 0.5, d + 0.5))
-        ax_h.set_ylim(0.5, d + 0.5)
+        ax_h.set_ylim(0.5, room + 0.5)
         ax_l.set_ylim(0.0, l_top)
 
     def update():
@@ -344,14 +346,17 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
             old = shown["lims"] if shown["key"] == key else None
             if old is not None:  # same setting, more frames: widen, never shrink
                 lims = (min(lims[0], old[0]), max(lims[1], old[1]), max(lims[2], old[2]))
-            if (key[:3], lims) != shown.get("static"):
-                backdrop.invalidate()  # limits and the step-0 line change
-                show_setting(key, run, lims)
-                shown["static"] = (key[:3], lims)
+            static = (10 * math.ceil((key[0] + 1) / 10), lims)
+            if static != shown.get("static"):
+                backdrop.invalidate()  # the axis limits change
+                show_limits(key[0], lims)
+                shown["static"] = static
             shown["key"], shown["lims"] = key, lims
         d = key[0]
         norms = run.grad_norms[t]
         floor = shown["lims"][0]
+        line_init.set_data(np.arange(1, d + 2), np.maximum(run.grad_norms[0], floor))
+        image.set_extent((run.bin_edges[0], run.bin_edges[-1], 0.5, d + 0.5))
         line_now.set_data(np.arange(1, d + 2), np.maximum(norms, floor))
         image.set_data(run.act_hist[t])
         loss = run.loss[:run.done]
@@ -369,7 +374,7 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
                      grad_norms_all=run.grad_norms[:run.done], act_hist=run.act_hist[t], act_std=run.act_std[t],
                      bin_edges=run.bin_edges, loss=loss, frames_computed=run.done, ratio=ratio,
                      diverged_at=run.diverged_at)
-        # the static picture depends on the depth, activation, init (the step-0 line) and limits, not on lr
+        # the static picture depends only on the axis limits
         backdrop.ensure(key=shown["static"])
         fig.canvas.draw_idle()
 
