@@ -345,6 +345,9 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
                      losses={k: r[1] for k, r in runs.items()}, diverged_at={k: r[2] for k, r in runs.items()},
                      hyper={k: r[3] for k, r in runs.items()}, step=t, positions=positions, lr=key[2],
                      lr_adaptive=key[3], mu=key[4], start=(key[5], key[6]))
+        # the static picture (contours, loss axis) depends on the surface alone: going back to
+        # a surface seen before reuses its picture
+        backdrop.ensure(key=sname)
         fig.canvas.draw_idle()
 
     demo = assemble(controls, fig, update, state=state, header=header,

@@ -324,11 +324,12 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
         top = min(float(finite.max()), 3.0 * max(float(finite[0]), 0.1)) if finite.size else 1.0  # cut huge spikes
         return lo, hi, _nice_ceil(max(top * 1.1, 1e-3))
 
-    def show_limits(d, lims):
+    def show_limits(d, lims, edges):
         """Axis limits for ``d`` hidden layers, rounded up to tens of layers (a static picture
-        serves every depth in the same ten)."""
+        serves every depth in the same ten), and the histogram's value range ``edges``."""
         g_lo, g_hi, l_top = lims
         room = 10 * math.ceil((d + 1) / 10)
+        ax_h.set_xlim(edges[0], edges[1])
         ax_g.set_xlim(0.5, room + 0.5)
         ax_g.set_ylim(g_lo, g_hi)
         ax_h.set_ylim(0.5, room + 0.5)
@@ -346,10 +347,11 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
             old = shown["lims"] if shown["key"] == key else None
             if old is not None:  # same setting, more frames: widen, never shrink
                 lims = (min(lims[0], old[0]), max(lims[1], old[1]), max(lims[2], old[2]))
-            static = (10 * math.ceil((key[0] + 1) / 10), lims)
+            edges = (float(run.bin_edges[0]), float(run.bin_edges[-1]))  # the activation's range
+            static = (10 * math.ceil((key[0] + 1) / 10), lims, edges)
             if static != shown.get("static"):
                 backdrop.invalidate()  # the axis limits change
-                show_limits(key[0], lims)
+                show_limits(key[0], lims, edges)
                 shown["static"] = static
             shown["key"], shown["lims"] = key, lims
         d = key[0]
