@@ -181,3 +181,15 @@ def play_controls(n_frames: int, *, interval_ms: int = 60, description: str = "s
                                continuous_update=True)
     widgets.jslink((play, "value"), (slider, "value"))
     return play, slider
+
+
+def set_slider_range(slider, lo: float, hi: float, value: float) -> None:
+    """Give ``slider`` the range ``[lo, hi]`` and the value ``value``, never passing through a
+    state with min > max (which ipywidgets rejects)."""
+    if lo > slider.max:
+        slider.max = hi
+        slider.min = lo
+    else:
+        slider.min = lo
+        slider.max = hi
+    slider.value = value

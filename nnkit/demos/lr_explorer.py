@@ -78,7 +78,7 @@ from ..optimizers import SGD
 from ..schedules import exponential_decay, inverse_time, step_decay
 from ..surfaces import Surface, himmelblau, quadratic_bowl, saddle
 from ._backdrop import Backdrop
-from ._base import Demo, assemble, new_figure
+from ._base import Demo, assemble, new_figure, set_slider_range
 from ._layout import pin_labels, pixel_layout, contour_surface
 
 __all__ = ["lr_explorer", "FUNCTIONS", "SCHEDULE_CHOICES", "make_schedule", "run_gd", "BOX_FACTOR"]
@@ -238,17 +238,6 @@ def _classify(problem: Problem, run: dict) -> tuple[str, str]:
                     "More steps or a larger learning rate?")
 
 
-def _set_range(slider, lo: float, hi: float, value: float) -> None:
-    """Move a slider's range without ever having min > max in between."""
-    if lo > slider.max:
-        slider.max = hi
-        slider.min = lo
-    else:
-        slider.min = lo
-        slider.max = hi
-    slider.value = value
-
-
 def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: int = 30,
                 schedule: str = "constant") -> Demo:
     """Build the learning-rate explorer (see the module docstring).
@@ -342,10 +331,10 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
         busy["on"] = True
         try:
             (lo, hi) = prob.window[0]
-            _set_range(controls["x0"], lo, hi, prob.start[0])
+            set_slider_range(controls["x0"], lo, hi, prob.start[0])
             if prob.dim == 2:
                 (ylo, yhi) = prob.window[1]
-                _set_range(controls["y0"], ylo, yhi, prob.start[1])
+                set_slider_range(controls["y0"], ylo, yhi, prob.start[1])
             controls["y0"].disabled = prob.dim == 1
         finally:
             busy["on"] = False

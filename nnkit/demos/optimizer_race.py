@@ -68,7 +68,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from .._validate import check_choice, check_int
 from ..optimizers import Adam, get_optimizer, optimize_path
 from ..surfaces import SURFACES, Surface
-from ._base import Demo, assemble, new_figure, play_controls
+from ._base import Demo, assemble, new_figure, play_controls, set_slider_range
 from ._backdrop import Backdrop
 from ._layout import contour_surface, pin_labels, pixel_layout
 from .lr_explorer import LOSS_FLOOR
@@ -136,16 +136,6 @@ def race_path(optimizer, surface: Surface, start, n_steps: int, bounds=None) -> 
     if out["at"] is None and np.any(np.abs(path[-1] - center) > box):
         out["at"] = n_steps  # the very last step left the box
     return path, out["at"]
-
-
-def _set_range(slider, lo: float, hi: float, value: float) -> None:
-    if lo > slider.max:
-        slider.max = hi
-        slider.min = lo
-    else:
-        slider.min = lo
-        slider.max = hi
-    slider.value = value
 
 
 def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "adam"), *, n_steps: int = 200,
@@ -247,8 +237,8 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
         busy["on"] = True
         try:
             (a, b), (c, d) = s.bounds
-            _set_range(controls["x0"], a, b, start[0])
-            _set_range(controls["y0"], c, d, start[1])
+            set_slider_range(controls["x0"], a, b, start[0])
+            set_slider_range(controls["y0"], c, d, start[1])
             controls["lr"].value = lr_
             controls["lr_adaptive"].value = lra
         finally:

@@ -90,3 +90,13 @@ def test_a_demo_figure_leaves_pyplot_on_its_backend():
             "print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().lower() == "agg", out.stdout + out.stderr
+
+
+def test_set_slider_range_moves_past_the_old_range_in_either_direction():
+    from nnkit.demos._base import set_slider_range
+
+    s = widgets.FloatSlider(value=0.0, min=-1.0, max=1.0)
+    set_slider_range(s, 5.0, 9.0, 6.0)  # entirely above the old range
+    assert (s.min, s.max, s.value) == (5.0, 9.0, 6.0)
+    set_slider_range(s, -9.0, -5.0, -8.0)  # entirely below
+    assert (s.min, s.max, s.value) == (-9.0, -5.0, -8.0)
