@@ -143,12 +143,15 @@ def check_probability(value, name: str, *, low_open: bool = False, high_open: bo
     return value
 
 
-def check_int(value, name: str, minimum: int = 0) -> int:
-    """Return ``int(value)``; raise unless it is an integer (not a bool) >= ``minimum`` (counts, sizes)."""
+def check_int(value, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``int(value)``; raise unless it is an integer (not a bool) >= ``minimum`` and, when
+    given, <= ``maximum`` (counts, sizes, the range of a demo's slider)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer in {minimum}..{maximum}; got {value}")
     return int(value)
 
 

@@ -293,9 +293,7 @@ def load_digits(*, scale: bool = True, n_class: int = 10):
     """
     from sklearn import datasets as skd  # imported lazily: only these loaders need it
 
-    n_class = check_int(n_class, "n_class", 1)
-    if n_class > 10:
-        raise ValueError(f"n_class must be an integer in 1..10; got {n_class}")
+    n_class = check_int(n_class, "n_class", 1, 10)
     data = skd.load_digits(n_class=n_class)
     X = np.asarray(data.data, dtype=np.float64)
     if scale:

@@ -84,3 +84,15 @@ def test_as_array_preserves_shape_and_floats(x):
     assert out.shape == x.shape
     assert out.dtype == (x.dtype if x.dtype.kind == "f" else np.float64)
     np.testing.assert_array_equal(out, x)
+
+
+def test_check_int_with_a_maximum_names_the_range():
+    from nnkit._validate import check_int
+
+    assert check_int(30, "depth", 2, 30) == 30
+    with pytest.raises(ValueError, match=r"depth must be an integer in 2\.\.30; got 31"):
+        check_int(31, "depth", 2, 30)
+    with pytest.raises(ValueError, match=r"depth must be an integer >= 2; got 1"):
+        check_int(1, "depth", 2, 30)
+    with pytest.raises(TypeError, match=r"depth must be an integer >= 2; got float 3.0"):
+        check_int(3.0, "depth", 2, 30)

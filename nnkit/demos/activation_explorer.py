@@ -112,9 +112,7 @@ def activation_explorer(activation: str = "sigmoid", *, x_range: float = 6.0, th
     threshold = check_real(threshold, "threshold")
     if not 0.005 <= threshold <= 0.5:
         raise ValueError(f"threshold must be in [0.005, 0.5] (a fraction of max |f'|); got {threshold}")
-    n_points = check_int(n_points, "n_points", 101)
-    if n_points > 4001:
-        raise ValueError(f"n_points must be an integer in 101..4001; got {n_points}")
+    n_points = check_int(n_points, "n_points", 101, 4001)
 
     controls = {
         "activation": widgets.Dropdown(options=tuple(ACTIVATIONS), value=activation, description="activation"),

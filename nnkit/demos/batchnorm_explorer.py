@@ -103,9 +103,7 @@ def batchnorm_explorer(*, batch_size: int = 32, momentum: float = 0.1, n_batches
     if batch_size not in BATCH_SIZES:
         raise ValueError(f"batch_size must be one of {BATCH_SIZES}; got {batch_size}")
     momentum = check_probability(momentum, "momentum", low_open=True)
-    n_batches = check_int(n_batches, "n_batches", 1)
-    if n_batches > 500:
-        raise ValueError(f"n_batches must be an integer in 1..500; got {n_batches}")
+    n_batches = check_int(n_batches, "n_batches", 1, 500)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     batches = _draw_batches(rng, n_batches + 1, max(BATCH_SIZES))
 

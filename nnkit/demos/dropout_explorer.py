@@ -99,12 +99,8 @@ def dropout_explorer(*, p_drop: float = 0.5, scaling: str = "inverted", n_units:
     if p_drop > 0.9:
         raise ValueError(f"p_drop must be in [0, 0.9]; got {p_drop}")
     check_choice(scaling, "scaling", SCALINGS)
-    n_units = check_int(n_units, "n_units", 2)
-    if n_units > 64:
-        raise ValueError(f"n_units must be an integer in 2..64; got {n_units}")
-    n_masks = check_int(n_masks, "n_masks", 1)
-    if n_masks > 1000:
-        raise ValueError(f"n_masks must be an integer in 1..1000; got {n_masks}")
+    n_units = check_int(n_units, "n_units", 2, 64)
+    n_masks = check_int(n_masks, "n_masks", 1, 1000)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     # One hidden layer's ReLU activations for one input, and the next unit's weights.
     x = rng.standard_normal(8)

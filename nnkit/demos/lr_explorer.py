@@ -260,9 +260,7 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
     lr = check_real(lr, "lr")
     if not 1e-4 <= lr <= 10.0:
         raise ValueError(f"lr must be in [1e-4, 10]; got {lr}")
-    steps = check_int(steps, "steps", 1)
-    if steps > 200:
-        raise ValueError(f"steps must be an integer in 1..200; got {steps}")
+    steps = check_int(steps, "steps", 1, 200)
     check_choice(schedule, "schedule", SCHEDULE_CHOICES)
 
     prob0 = FUNCTIONS[function]

@@ -164,9 +164,7 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
     optimizers = tuple(optimizers)
     for name in optimizers:
         check_choice(name, "optimizers entry", OPTIMIZER_CHOICES)
-    n_steps = check_int(n_steps, "n_steps", 10)
-    if n_steps > 500:
-        raise ValueError(f"n_steps must be an integer in 10..500; got {n_steps}")
+    n_steps = check_int(n_steps, "n_steps", 10, 500)
     if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not 0.0 <= mu <= 0.99:
         raise ValueError(f"mu must be a number in [0, 0.99]; got {mu!r}")
 

@@ -296,9 +296,7 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
     l2 = check_nonnegative(l2, "l2")
     if l2 not in L2_CHOICES:
         raise ValueError(f"l2 must be one of {L2_CHOICES}; got {l2}")
-    n_epochs = check_int(n_epochs, "n_epochs", 1)
-    if n_epochs > 400:
-        raise ValueError(f"n_epochs must be an integer in 1..400; got {n_epochs}")
+    n_epochs = check_int(n_epochs, "n_epochs", 1, 400)
     n_frames = check_int(n_frames, "n_frames", 2)
     top = min(201, n_epochs + 1)
     if n_frames > top:

@@ -237,20 +237,14 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
     Demo
         Controls ``depth``, ``activation``, ``init``, ``lr``, ``play``, ``step``.
     """
-    depth = check_int(depth, "depth", 2)
-    if depth > 30:
-        raise ValueError(f"depth must be an integer in 2..30; got {depth}")
+    depth = check_int(depth, "depth", 2, 30)
     check_choice(activation, "activation", ACTIVATION_CHOICES)
     check_choice(init, "init", INIT_CHOICES)
     lr = check_positive(lr, "lr")
     if not 1e-3 <= lr <= 1.0:
         raise ValueError(f"lr must be in [0.001, 1]; got {lr}")
-    width = check_int(width, "width", 2)
-    if width > 64:
-        raise ValueError(f"width must be an integer in 2..64; got {width}")
-    n_steps = check_int(n_steps, "n_steps", 1)
-    if n_steps > 200:
-        raise ValueError(f"n_steps must be an integer in 1..200; got {n_steps}")
+    width = check_int(width, "width", 2, 64)
+    n_steps = check_int(n_steps, "n_steps", 1, 200)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     seed = int(rng.integers(2**31))
     X, y = _data()
