@@ -24,6 +24,8 @@ def pyproject_deps():
 def environment_deps():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     specs = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    specs += [s for s in pip_section if not s.startswith("-")]  # packages conda-forge lacks
     deps = dict(_normalise(s) for s in specs)
     deps.pop("pip")
     python = deps.pop("python")
