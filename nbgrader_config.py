@@ -49,10 +49,19 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
+# The grading jail (nngrader/jail.py): every kernel and verdict sandbox that runs student code runs
+# in bubblewrap, seeing only the Python environment and a scratch tmpfs, with no network. Here for
+# nbgrader's own Execute too, so that `nbgrader validate` and the formgrader's Autograde button
+# never run a submission outside it. Grading stops with a message where the jail cannot be made;
+# `grade_all --allow-unsafe-grading` (c.GradingJail.allow_unsafe_grading = True) grades without it.
+c.Execute.kernel_manager_class = "nngrader.jailed_kernel.JailedKernelManager"
+c.GradingJail.memory_mb = 2048  # per process: a cell that allocates more gets MemoryError
+c.GradingJail.processes = 128  # processes + threads of one jail (a fork bomb stays inside)
+c.GradingJail.scratch_mb = 512  # the jail's writable tmpfs (home, copy of the submission, /tmp)
+
 # The sandbox that runs student code for the verdicts.
 c.TrustedVerdicts.cell_timeout = 10
 c.TrustedVerdicts.time_budget = 240
-c.TrustedVerdicts.memory_mb = 4096
 
 # Secret for the hidden cases' seeds: keep it in the grader's environment (or in the file
 # nngrader_secret.txt at the course root; never commit it). It is moved out of the environment

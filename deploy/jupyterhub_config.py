@@ -20,6 +20,12 @@
 # the course folder and gradebook belong to GRADER_USER and only the instructors' group may open
 # the course service (hub roles below).
 #
+# What one student can reach of another's files (deploy/README.md, "What one student can see of
+# another's work"): at start the hub makes the course root private to its account (0700) and
+# creates the course's folder in the exchange for GRADER_USER if it is missing (so that no student
+# can create it first); before each server starts it makes that user's home folder private (0700;
+# Debian's useradd makes it 0755, which lets every account read a student's notebooks).
+#
 # Settings come from the environment (defaults in brackets), so that a systemd unit or a shell can
 # set them without editing this file:
 #   NN_HUB_INSTRUCTORS   hub names of the instructors, space- or comma-separated [instructor]
@@ -47,7 +53,9 @@
 # single domain: acceptable only if no untrusted page is ever served on the hub's domain to an
 # instructor (instructors are not admins, and user-initiated sharing stays off). deploy/README.md
 # explains the trade-off.
+import logging
 import os
+import pwd
 import re
 import sys
 
@@ -124,6 +132,63 @@ c.JupyterHub.load_roles = [
     },
 ]
 
+# --- who may read whose files (deploy/README.md, "What one student can see of another's work") --
+log = logging.getLogger("JupyterHub")
+
+
+def make_private(path):
+    """Take the group's and everyone's permissions off the folder ``path`` (0755 -> 0700), if it
+    has any; a missing folder is left alone."""
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+        if mode & 0o077:
+            os.chmod(path, mode & ~0o077)
+            log.warning("%s was open to other accounts (mode %o): made it %o", path, mode, mode & ~0o077)
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # e.g. a hub that does not run as root
+        log.warning("could not make %s private: %s", path, e)
+
+
+def private_home(spawner):
+    """Make a user's home folder private before their server starts, when servers run as the
+    users' own unix accounts (LocalProcessSpawner); a student's notebooks and nbgrader cache (which
+    holds the secret that names their feedback in the exchange) are in it."""
+    from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
+
+    if not isinstance(spawner, LocalProcessSpawner) or isinstance(spawner, SimpleLocalProcessSpawner):
+        return
+    try:
+        make_private(pwd.getpwnam(spawner.user.name).pw_dir)
+    except KeyError:
+        pass
+
+
+def course_files():
+    """The course root private to its account (solutions, gradebook, submissions, feedback, the
+    hidden-case secret); the course's folder in the exchange created for the course service's
+    account, so that no student can create it before the first release."""
+    make_private(COURSE_ROOT)
+    folder = os.path.join(EXCHANGE, COURSE_ID)
+    try:
+        account = pwd.getpwnam(GRADER_USER) if GRADER_USER else None
+    except KeyError:
+        account = None
+    if os.path.isdir(EXCHANGE) and not os.path.lexists(folder):
+        try:
+            os.mkdir(folder)
+            os.chmod(folder, 0o755)
+            if account:
+                os.chown(folder, account.pw_uid, account.pw_gid)
+        except OSError as e:
+            log.warning("could not create %s for the course service: %s", folder, e)
+    elif account and os.path.lexists(folder) and os.lstat(folder).st_uid != account.pw_uid:
+        log.error("%s does not belong to %s: a student may have created it; remove it and restart "
+                  "the hub", folder, GRADER_USER)
+
+
+course_files()
+
 # --- the users' servers --------------------------------------------------------------------------
 c.Spawner.cmd = [SINGLEUSER]
 c.Spawner.default_url = "/lab"
@@ -145,6 +210,7 @@ def pre_spawn_hook(spawner):
     groups = {g.name for g in spawner.user.groups}
     # a fresh dict: the configured one is shared by every spawner
     spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": group_config_path(groups)}
+    private_home(spawner)
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook

@@ -16,6 +16,11 @@ with the diagnosis and an ``execute_result`` holding the score, which is what
 ``nbgrader.utils.determine_grade`` reads. Whatever the kernel printed or raised in that cell
 (monkeypatched checks, edited asserts) is discarded.
 
+:class:`TrustedVerdicts` runs the student's code in a sandbox inside the grading jail, and
+:class:`ResilientExecute` starts its kernels there (:mod:`nngrader.jail`,
+:mod:`nngrader.jailed_kernel`); neither grades without it unless the instructor allowed
+``GradingJail.allow_unsafe_grading``.
+
 :class:`ResilientExecute` is nbgrader's Execute, except that a kernel that dies or stops
 answering no longer aborts the student's autograde: the cell gets an error output, a new
 kernel starts, and the remaining cells run. It does not run the test cells in the kernel:
@@ -30,7 +35,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode, default
+
+from .jail import GradingJail
 
 __all__ = ["TrustedVerdicts", "ResilientExecute"]
 
@@ -48,7 +55,9 @@ class TrustedVerdicts(NbGraderPreprocessor):
     ).tag(config=True)
     cell_timeout = Float(10.0, help="Seconds one code cell may run in the sandbox.").tag(config=True)
     time_budget = Float(240.0, help="Seconds the sandbox may spend on one notebook in total.").tag(config=True)
-    memory_mb = Integer(4096, help="Address-space limit of the sandbox process (MiB).").tag(config=True)
+    memory_mb = Integer(
+        4096, help="Address-space limit of the sandbox process (MiB); in the jail, GradingJail.memory_mb caps it too."
+    ).tag(config=True)
     max_restarts = Integer(6, help="Sandbox restarts (after crashes/timeouts) before giving up.").tag(config=True)
     require_spec = Bool(
         True, help="Score 0 for a test cell whose grade_id has no nngrader spec (never trust the kernel)."
@@ -69,11 +78,17 @@ class TrustedVerdicts(NbGraderPreprocessor):
             self.log.warning("No nngrader spec for %s: test cells keep the kernel's outputs", assignment)
             return nb, resources
         secret = self.secret or specs.get_secret()
+        jail = GradingJail(parent=self)
+        if jail.enabled:
+            jail.check(course_root=os.getcwd())  # fails closed: JailUnavailable stops this autograde
+        else:
+            jail.warn_unsafe()
         session = Session(
             cell_timeout=self.cell_timeout,
             time_budget=self.time_budget,
             max_restarts=self.max_restarts,
             memory_mb=self.memory_mb,
+            jail=jail if jail.enabled else None,
         )
         last_test = tests[-1]
         try:
@@ -120,6 +135,12 @@ class ResilientExecute(Execute):
     running them in the kernel too would only double the grading time (in 05_training, the
     in-kernel check of ``train_digits`` trains a network for a second each time).
     """
+
+    @default("kernel_manager_class")
+    def _jailed_kernels(self):
+        from .jailed_kernel import JailedKernelManager
+
+        return JailedKernelManager  # nbgrader_config.py also sets it for nbgrader's own Execute (validate)
 
     skip_test_cells = Bool(
         True, help="Do not run autograded test cells in the student's kernel (TrustedVerdicts scores them)."

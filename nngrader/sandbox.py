@@ -1,8 +1,8 @@
 """Run a student's notebook code in a fresh process and call its functions from outside.
 
 The autograder never trusts what student code says about itself. It starts a child process
-(``python -I`` running :func:`_child_main`, in a new temporary working directory, with a
-minimal environment, a memory limit, and a SIGKILL when the grader dies), sends it the
+(``python -I`` running :func:`_child_main`, inside the grading jail of :mod:`nngrader.jail`,
+with a minimal environment, a memory limit, and a SIGKILL when the grader dies), sends it the
 notebook's code cells to execute, then asks it to call a student function with given arguments.
 The child sends back the return value as plain arrays; the grader decides the verdict in its
 own process (:mod:`nngrader.verdict`).
@@ -518,20 +518,26 @@ _BOOT = (
 
 
 class Sandbox:
-    """One child process. Use :class:`Session` for crash recovery and replay."""
+    """One child process. Use :class:`Session` for crash recovery and replay.
 
-    def __init__(self, *, memory_mb: int = 4096, workdir: str | None = None):
+    ``jail``: a :class:`nngrader.jail.GradingJail` to start the child in (the autograder always
+    passes one, unless the instructor chose ``--allow-unsafe-grading``); without it the child is
+    an ordinary process of the grader's account (the student's own kernel, tests).
+    """
+
+    def __init__(self, *, memory_mb: int = 4096, workdir: str | None = None, jail=None):
         self.memory_mb = memory_mb
         self.workdir = workdir
+        self.jail = jail
         self.proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     def start(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        if self.workdir is None:
+        if self.workdir is None and self.jail is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="nngrader-sandbox-")
-        cwd = self.workdir or self._tmp.name
+        cwd = self.workdir or (self._tmp.name if self._tmp else "/")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", cwd),
@@ -548,14 +554,17 @@ class Sandbox:
         }
         if "MPLCONFIGDIR" in os.environ:
             env["MPLCONFIGDIR"] = os.environ["MPLCONFIGDIR"]
+        # in a jail the parent is bwrap's init (pid 1 there); bwrap's --die-with-parent stands in
         code = _BOOT.format(root=_PKG_PARENT, rfd=to_child_r, wfd=from_child_w, mem=int(self.memory_mb),
-                            parent=os.getpid())
+                            parent=0 if self.jail is not None else os.getpid())
+        argv, kwargs = [sys.executable, "-I", "-c", code], {"pass_fds": (to_child_r, from_child_w), "cwd": cwd, "env": env}
+        if self.jail is not None:  # the jail lays out its own home, scratch and working directory
+            jailed = self.jail.command(argv, env=env, course_root=os.getcwd(), pass_fds=kwargs["pass_fds"])
+            argv, kwargs = jailed.argv, jailed.kwargs
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", code],
-                pass_fds=(to_child_r, from_child_w),
-                cwd=cwd,
-                env=env,
+                argv,
+                **kwargs,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -678,11 +687,12 @@ class Session:
     """
 
     def __init__(self, *, cell_timeout: float = 10.0, time_budget: float = 180.0, max_restarts: int = 6,
-                 memory_mb: int = 4096, log=None):
+                 memory_mb: int = 4096, log=None, jail=None):
         self.cell_timeout = cell_timeout
         self.time_budget = time_budget
         self.max_restarts = max_restarts
         self.memory_mb = memory_mb
+        self.jail = jail
         self.log = log
         self.cells: list[tuple[int, str]] = []  # cells to replay after a restart
         self.runs: dict[int, CellRun] = {}
@@ -703,7 +713,7 @@ class Session:
             if self.restarts > self.max_restarts:
                 self._gave_up = f"the grader restarted your code {self.max_restarts} times and gave up"
                 return False
-            sb = Sandbox(memory_mb=self.memory_mb)
+            sb = Sandbox(memory_mb=self.memory_mb, jail=self.jail)
             sb.start()
             ok = True
             for index, source in list(self.cells):
