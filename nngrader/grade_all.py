@@ -22,6 +22,10 @@ Then it runs ``nbgrader generate_feedback`` for the students graded (HTML in
 ``grades_<assignment>.csv`` with one row per student: status, total score and each graded cell's
 score (``nbgrader export`` still gives nbgrader's own whole-course CSV).
 
+Student code runs only in the grading jail (:mod:`nngrader.jail`); where the jail cannot be made,
+grading stops before anyone is graded, with what is missing. ``--allow-unsafe-grading`` grades
+without it, and says so in the log and in the CSV's ``jail`` column.
+
 Speed: every worker gets ``cpu_count // workers`` BLAS/OpenMP threads (``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``; values already set in the environment win), so
 two workers on two cores do not fight over four BLAS threads; the grading sandboxes always use one.
@@ -302,10 +306,10 @@ def _run_nbgrader(root: Path, assignment: str, argv: list, timeout: float, zygot
 
 
 def _autograde(root: Path, assignment: str, student: str, timeout: float, zygote: _Zygote | None,
-               env: dict | None = None):
+               env: dict | None = None, extra=()):
     """``nbgrader autograde A --student S --force`` in its own process; (returncode or None, output)."""
-    return _run_nbgrader(root, assignment, ["autograde", assignment, "--student", student, "--force"], timeout,
-                         zygote, env)
+    return _run_nbgrader(root, assignment, ["autograde", assignment, "--student", student, "--force", *extra],
+                         timeout, zygote, env)
 
 
 def _failure_reason(code: int | None, out: str, timeout: float) -> str:
@@ -331,7 +335,7 @@ def _failure_reason(code: int | None, out: str, timeout: float) -> str:
 
 
 def autograde_student(root: Path, assignment: str, student: str, *, timeout: float, retries: int = 1,
-                      zygote: _Zygote | None = None, env: dict | None = None) -> StudentRun:
+                      zygote: _Zygote | None = None, env: dict | None = None, extra=()) -> StudentRun:
     """Autograde one student in a fresh process; restore their previous results if it fails."""
     run = StudentRun(student)
     graded = root / "autograded" / student / assignment
@@ -344,7 +348,7 @@ def autograde_student(root: Path, assignment: str, student: str, *, timeout: flo
     try:
         while True:
             run.attempts += 1
-            code, out = _autograde(root, assignment, student, timeout, zygote, env)
+            code, out = _autograde(root, assignment, student, timeout, zygote, env, extra)
             run.log = out
             if code == 0:
                 run.ok = True
@@ -369,7 +373,8 @@ def autograde_student(root: Path, assignment: str, student: str, *, timeout: flo
 
 
 def generate_feedback(root: Path, assignment: str, students: list[str], *, workers: int, timeout: float,
-                      zygote: _Zygote | None, env: dict | None = None, everyone: bool = False) -> list[str]:
+                      zygote: _Zygote | None, env: dict | None = None, everyone: bool = False,
+                      extra=()) -> list[str]:
     """``nbgrader generate_feedback`` for ``students``, split between ``workers`` processes forked
     from the zygote (without one: a single fresh process); returns one line per failed batch.
 
@@ -389,15 +394,15 @@ def generate_feedback(root: Path, assignment: str, students: list[str], *, worke
                 batches.append([f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else [])
     failures = []
 
-    def one(extra):
-        argv = ["generate_feedback", assignment, "--force", *extra]
+    def one(batch):
+        argv = ["generate_feedback", assignment, "--force", *batch, *extra]
         for attempt in range(4):  # a reader can meet a writer's lock on the gradebook
             code, log = _run_nbgrader(root, assignment, argv, timeout, zygote, env)
             if code == 0 or code is None or LOCKED not in log:
                 break
             time.sleep(1.0 + attempt)
         if code != 0:
-            what = " ".join(extra) if len(" ".join(extra)) < 80 else f"({len(students)} students)"
+            what = " ".join(batch) if len(" ".join(batch)) < 80 else f"({len(students)} students)"
             failures.append(f"generate_feedback {what} FAILED ({_failure_reason(code, log, timeout)})")
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(batches)))) as pool:
@@ -423,8 +428,12 @@ def _read_csv(path: Path) -> dict[str, dict]:
         return {row["student"]: row for row in reader}
 
 
-def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, StudentRun]) -> list[dict]:
-    """One row per student; students who failed this time keep their previous row (status says so)."""
+def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, StudentRun],
+                     jail: str = "") -> list[dict]:
+    """One row per student; students who failed this time keep their previous row (status says so).
+
+    ``jail``: how this run contained student code (``bubblewrap``, or the unsafe option's name),
+    recorded in the ``jail`` column of every student graded now."""
     sys.modules.setdefault("rfc3987_syntax", None)
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -456,7 +465,8 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, St
             rows[st] = dict(old)
     for st, run in runs.items():
         if run.ok:
-            rows.setdefault(st, {"student": st, "assignment": assignment})["status"] = "graded"
+            row = rows.setdefault(st, {"student": st, "assignment": assignment})
+            row["status"], row["jail"] = "graded", jail
             continue
         row = dict(previous.get(st) or rows.get(st) or {"student": st, "assignment": assignment})
         had = bool(previous.get(st, {}).get("score") not in (None, ""))
@@ -464,7 +474,7 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, St
         if not had:
             row.update(score="", max_score="")
         rows[st] = row
-    fields = ["student", "assignment", "status", "score", "max_score", "needs_manual_grade", *cell_names]
+    fields = ["student", "assignment", "status", "jail", "score", "max_score", "needs_manual_grade", *cell_names]
     for r in rows.values():
         fields += [k for k in r if k not in fields]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -478,34 +488,63 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict[str, St
     return [rows[st] for st in sorted(rows)]
 
 
-def _course_settings(root: Path) -> tuple[str, str]:
-    """``(course_id, db_url)`` from nbgrader_config.py (nbgrader's own loader), with nbgrader's
-    defaults: course 'default_course' and the SQLite ``gradebook.db`` in the course root. A
-    configured ``CourseDirectory.db_url`` (a PostgreSQL gradebook, for Kubernetes grading Jobs)
-    is used as it is."""
+def _course_config(root: Path):
+    """``nbgrader_config.py`` of the course, read with traitlets' own loader (empty if unreadable)."""
+    from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
-    course_id, db_url = "default_course", f"sqlite:///{root / 'gradebook.db'}"
     saved = dict(os.environ)  # the config moves NNGRADER_SECRET out of the environment
     try:
-        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-        if "course_id" in cfg.CourseDirectory:
-            course_id = str(cfg.CourseDirectory.course_id)
-        if "db_url" in cfg.CourseDirectory and cfg.CourseDirectory.db_url:
-            db_url = str(cfg.CourseDirectory.db_url)
+        return PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     except Exception:
-        pass
+        return Config()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _course_settings(root: Path) -> tuple[str, str]:
+    """``(course_id, db_url)`` from nbgrader_config.py, with nbgrader's defaults: course
+    'default_course' and the SQLite ``gradebook.db`` in the course root. A configured
+    ``CourseDirectory.db_url`` (a PostgreSQL gradebook, for Kubernetes grading Jobs) is used as it is."""
+    course_id, db_url = "default_course", f"sqlite:///{root / 'gradebook.db'}"
+    cfg = _course_config(root)
+    if "course_id" in cfg.CourseDirectory:
+        course_id = str(cfg.CourseDirectory.course_id)
+    if "db_url" in cfg.CourseDirectory and cfg.CourseDirectory.db_url:
+        db_url = str(cfg.CourseDirectory.db_url)
     return course_id, db_url
 
+
+def _jail(root: Path, allow_unsafe: bool, out):
+    """The grading jail as nbgrader_config.py sets it; stops here (before anyone is graded) when it
+    cannot be made, unless the instructor allowed grading without it. Returns the CSV's jail column."""
+    from .jail import UNSAFE, GradingJail, JailUnavailable
+
+    jail = GradingJail(config=_course_config(root))
+    if allow_unsafe or not jail.enabled:
+        out("!" * 100)
+        out(f"!! {UNSAFE}")
+        out("!" * 100)
+        return "NONE (--allow-unsafe-grading)"
+    try:
+        jail.check(course_root=root)
+    except JailUnavailable as e:
+        raise SystemExit(
+            f"Grading stopped: student code runs only inside the grading jail, and {e}\n"
+            "(`--allow-unsafe-grading` grades without it: then any submission can read the solutions "
+            "and change every grade; only for a class whose every student you trust.)"
+        ) from None
+    return "bubblewrap"
 
 
 def grade_all(root: Path, assignment: str, *, students: list[str] | None = None, workers: int = 2,
               timeout: float = 600.0, retries: int = 1, csv_path: Path | None = None,
-              feedback: bool = True, out=print) -> dict[str, StudentRun]:
-    """Autograde, generate feedback, write the CSV; returns the per-student runs."""
+              feedback: bool = True, allow_unsafe_grading: bool = False, out=print) -> dict[str, StudentRun]:
+    """Autograde, generate feedback, write the CSV; returns the per-student runs.
+
+    Stops with SystemExit before grading anyone when the grading jail cannot be made, unless
+    ``allow_unsafe_grading`` (recorded in the log and in the CSV's ``jail`` column)."""
     root = Path(root).resolve()
     everyone = discover(root, assignment)
     todo = list(students) if students else everyone
@@ -515,7 +554,10 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
     if not todo:
         raise SystemExit(f"no submissions of {assignment} in {root / 'submitted'}")
     workers = max(1, workers)
-    out(f"Autograding {len(todo)} submission(s) of {assignment} with {workers} worker(s)")
+    jail = _jail(root, allow_unsafe_grading, out)
+    extra = ["--GradingJail.allow_unsafe_grading=True"] if jail != "bubblewrap" else []
+    out(f"Autograding {len(todo)} submission(s) of {assignment} with {workers} worker(s), "
+        f"student code in the grading jail: {'yes' if not extra else 'NO'}")
     # the grades CSV needs nbgrader's gradebook API: import it while the workers grade
     sys.modules.setdefault("rfc3987_syntax", None)
     importer = threading.Thread(target=lambda: __import__("nbgrader.api"), daemon=True)
@@ -527,7 +569,7 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(autograde_student, root, assignment, s, timeout=timeout, retries=retries,
-                                   zygote=zygote, env=env) for s in todo]
+                                   zygote=zygote, env=env, extra=extra) for s in todo]
             for done, fut in enumerate(as_completed(futures), 1):
                 run = fut.result()
                 runs[run.student] = run
@@ -540,7 +582,7 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
             out(f"Autograded {len(ok)}/{len(runs)} in {wall:.1f} s wall ({med:.1f} s median per student)")
         if feedback and ok:
             for line in generate_feedback(root, assignment, ok, workers=workers, timeout=timeout, zygote=zygote,
-                                          env=env, everyone=not students):
+                                          env=env, everyone=not students, extra=extra):
                 out(line)
             out(f"Feedback HTML in {root / 'feedback'}/<student>/{assignment}/")
     finally:
@@ -550,7 +592,7 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
     csv_path = Path(csv_path) if csv_path else root / f"grades_{assignment}.csv"
     if not csv_path.is_absolute():
         csv_path = root / csv_path
-    write_grades_csv(root, assignment, csv_path, runs)
+    write_grades_csv(root, assignment, csv_path, runs, jail=jail)
     out(f"Grades written to {csv_path}")
     for r in runs.values():
         if not r.ok:
@@ -569,9 +611,13 @@ def main(argv=None) -> int:
                    help="grades CSV, relative to the course root (default grades_<assignment>.csv)")
     p.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
     p.add_argument("--root", default=".", help="course root (default: current directory)")
+    p.add_argument("--allow-unsafe-grading", action="store_true",
+                   help="grade WITHOUT the grading jail where it cannot be made (student code can then read "
+                        "the solutions and change every grade); recorded in the log and the CSV")
     a = p.parse_args(argv)
     runs = grade_all(Path(a.root), a.assignment, students=a.student, workers=a.workers, timeout=a.timeout,
-                     retries=a.retries, csv_path=Path(a.csv) if a.csv else None, feedback=not a.no_feedback)
+                     retries=a.retries, csv_path=Path(a.csv) if a.csv else None, feedback=not a.no_feedback,
+                     allow_unsafe_grading=a.allow_unsafe_grading)
     return 0 if all(r.ok for r in runs.values()) else 1
 
 
