@@ -224,7 +224,9 @@ def _swap(staged: Path, dest: Path) -> None:
 
 def record(root: Path, assignment: str, student: str, src: Path, *, retries: int = 4, out=print) -> dict:
     """Check, then record ``src`` (a grade_detached output folder) in the course at ``root``."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # as ``python -m nngrader`` does: a faster import
+    # as ``python -m nngrader`` does: a faster import, and nbgrader finds alembic without an activated environment
+    sys.modules.setdefault("rfc3987_syntax", None)
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     from .grade_detached import check_name, GradingFailed
 
     root, src = Path(root).resolve(), Path(src)
@@ -237,6 +239,9 @@ def record(root: Path, assignment: str, student: str, src: Path, *, retries: int
     for part in ("autograded", "feedback"):
         _plain_tree(src / part, f"the run step's {part}/")
     course_id, db_url = course_settings(root)
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
+        raise RecordError(f"the course has no gradebook ({db_url}): "
+                          f"run `nbgrader generate_assignment {assignment}` in the course first")
     result = _load_result(src, assignment, student, course_id)
     staged = [(_stage(src / part, root / part / student / assignment), root / part / student / assignment)
               for part in ("autograded", "feedback")]
