@@ -77,8 +77,9 @@ class JailedKernelManager(AsyncKernelManager):
             self.ip = f"{RUN}/kernel"  # the connection file the kernel reads names its own paths
             if self.kernel_spec is not None:
                 self.kernel_spec.interrupt_mode = "message"
-        else:
+        else:  # an ordinary local kernel, as nbclient would start it
             self.grading_jail.warn_unsafe()
+            self.transport, self.ip = "tcp", "127.0.0.1"
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
