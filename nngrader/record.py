@@ -39,6 +39,7 @@ import stat
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 __all__ = ["main", "record", "RecordError", "course_settings"]
@@ -226,7 +227,9 @@ def record(root: Path, assignment: str, student: str, src: Path, *, retries: int
     """Check, then record ``src`` (a grade_detached output folder) in the course at ``root``."""
     # as ``python -m nngrader`` does: a faster import, and nbgrader finds alembic without an activated environment
     sys.modules.setdefault("rfc3987_syntax", None)
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    bindir = os.path.dirname(sys.executable)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     from .grade_detached import check_name, GradingFailed
 
     root, src = Path(root).resolve(), Path(src)
@@ -274,6 +277,8 @@ def main(argv=None) -> int:
                    help="the folder grade_detached wrote (autograded/, feedback/, result.json)")
     p.add_argument("--root", default=".", type=Path, help="the course root (default: the current directory)")
     a = p.parse_args(argv)
+    # nbgrader's add_submission makes SQLAlchemy warn "... not in session" (nbgrader autograde too): noise
+    warnings.filterwarnings("ignore", message=".*not in session.*")
     try:
         record(a.root, a.assignment, a.student, a.src)
     except RecordError as e:
