@@ -292,7 +292,8 @@ class GradingJail(LoggingConfigurable):
 def _probe(bwrap, memory_mb, processes, scratch_mb, course_root, extra) -> None:
     jail = GradingJail(bwrap=bwrap, memory_mb=memory_mb, processes=processes, scratch_mb=scratch_mb,
                        extra_readable=list(extra))
-    cmd = jail.command([sys.executable, "-I", "-c", "import numpy, nnkit, nngrader"], course_root=course_root or None)
+    # a Python start with its site-packages (editable installs included) proves the binds readable
+    cmd = jail.command([sys.executable, "-I", "-c", "import encodings.idna"], course_root=course_root or None)
     try:
         proc = subprocess.run(cmd.argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
                               **cmd.kwargs)
