@@ -69,3 +69,9 @@ c.TrustedVerdicts.time_budget = 240
 _secret = os.environ.pop("NNGRADER_SECRET", "")
 if _secret:
     c.TrustedVerdicts.secret = _secret
+
+# A PostgreSQL gradebook's URL from the environment (Kubernetes Secret nn-fundamentals-gradebook),
+# taken out of it like the secret so that student kernels never see it.
+_db_url = os.environ.pop("NNGRADER_DB_URL", "")
+if _db_url:
+    c.CourseDirectory.db_url = _db_url
