@@ -918,7 +918,7 @@ def test_dockerfile_builds_the_course_environment():
     assert re.search(r"^COPY .*\. /opt/nn-fundamentals$", text, re.M) and "WORKDIR /opt/nn-fundamentals" in text
     assert "JUPYTERHUB_DEFAULT_URL=/lab" in text
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
-    assert {"gradebook.db", "nngrader_secret.txt", "submitted", "solutions", ".venv", ".git"}  # students run this image <= set(ignored)
+    assert {"gradebook.db", "nngrader_secret.txt", "submitted", "solutions", ".venv", ".git"} <= set(ignored)  # students run this image
     # what environment.yml installs is the course itself (`pip: -e .`, checked by test_environment.py)
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert any(isinstance(d, dict) and "-e ." in d.get("pip", []) for d in env["dependencies"])
