@@ -248,20 +248,30 @@ def _first_closed_ancestor(path: str, uid: int) -> str | None:
 
 
 def as_user(account: pwd.struct_passwd, argv: list, home: Path) -> list:
-    """``argv`` run as ``account`` with no privileges. Where this machine's Python lives in a folder
-    closed to other accounts (a pyenv under /root), a private mount namespace shows that one folder
-    to the command: the account is still an ordinary one, without capabilities."""
+    """``argv`` run as ``account`` with no privileges. Where this machine's Python or this checkout
+    lives in a folder closed to other accounts (a pyenv under /root, a clone in a 0700 temporary
+    folder), a private mount namespace shows just those folders to the command: the account is
+    still an ordinary one, without capabilities."""
     drop = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups",
             "--reset-env", "--", "env", f"HOME={home}", f"PATH={Path(sys.executable).parent}:/usr/bin:/bin",
             "LANG=C.UTF-8", *argv]
-    closed = _first_closed_ancestor(sys.base_prefix, account.pw_uid)
-    if closed is None:
+    needed: dict[str, set] = {}  # closed folder -> the folders inside it the account must reach
+    for path in (sys.base_prefix, sys.prefix, h.ROOT):
+        closed = _first_closed_ancestor(str(path), account.pw_uid)
+        if closed is not None:
+            inner = Path(os.path.realpath(path)).relative_to(closed).parts[0]
+            needed.setdefault(closed, set()).add(f"{closed}/{inner}")
+    if not needed:
         return drop
-    inner = Path(os.path.realpath(sys.base_prefix)).relative_to(closed).parts[0]
-    keep = f"{closed}/{inner}"
-    script = ('set -e; stash=$(mktemp -d); mount --bind "$1" "$stash"; mount -t tmpfs -o mode=0755 tmpfs "$2"; '
-              'mkdir -p "$1"; mount --bind "$stash" "$1"; shift 2; exec "$@"')
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", keep, closed, *drop]
+    steps = ["set -e"]
+    for closed, keep in needed.items():
+        for i, folder in enumerate(sorted(keep)):
+            steps.append(f's{i}=$(mktemp -d); mount --bind "{folder}" "$s{i}"')
+        steps.append(f'mount -t tmpfs -o mode=0755 tmpfs "{closed}"')
+        for i, folder in enumerate(sorted(keep)):
+            steps.append(f'mkdir -p "{folder}"; mount --bind "$s{i}" "{folder}"')
+    steps.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "; ".join(steps), "sh", *drop]
 
 
 @pytest.fixture(scope="module")
