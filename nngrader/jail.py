@@ -54,7 +54,7 @@ import site
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -70,8 +70,8 @@ RUN = f"{SCRATCH}/run"
 SUBMISSION = "/submission"  # read-only: the submission as nbgrader copied it
 _INIT = str(Path(__file__).with_name("jail_init.py"))
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts")
-_PASS_ENV = ("LANG", "LC_ALL", "NBGRADER_EXECUTION", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-             "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONHASHSEED", "MPLBACKEND", "NNGRADER_SANDBOX")
+_PASS_ENV = ("LANG", "LC_ALL", "NBGRADER_EXECUTION", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONHASHSEED", "MPLBACKEND", "NNGRADER_SANDBOX")
 UNSAFE = "UNSAFE: grading without the jail (--allow-unsafe-grading): student code can read and change the course"
 
 
@@ -81,11 +81,10 @@ class JailUnavailable(RuntimeError):
 
 @dataclass
 class JailedCommand:
-    """What to pass to ``subprocess.Popen``: ``argv`` and ``kwargs`` (env, user, pass_fds...)."""
+    """What to pass to ``subprocess.Popen``: ``argv`` and ``kwargs`` (env, pass_fds)."""
 
     argv: list
     kwargs: dict
-    close_after_start: list = field(default_factory=list)  # our copies of the fds the child inherits
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,6 +231,8 @@ class GradingJail(LoggingConfigurable):
         bwrap = find_bwrap(self.bwrap)
         uid = self._jail_uid()
         scratch = str(self.scratch_mb * 1024 * 1024)
+        # --die-with-parent: the jail dies with the thread that started it (a kill of bwrap, or the
+        # grader's end); nbclient starts kernels from a thread that lives as long as the process
         args = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                 "--unshare-uts", "--unshare-cgroup-try", "--hostname", "nngrader-jail"]
         if uid is None:  # an ordinary account: an unprivileged user namespace does the mounts
@@ -249,7 +250,9 @@ class GradingJail(LoggingConfigurable):
         for path in readable:
             args += ["--ro-bind", path, path]
         args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm",
-                 "--size", scratch, "--perms", "0700" if uid is None else "1777", "--tmpfs", SCRATCH, "--symlink", f"{SCRATCH}/tmp", "/tmp"]
+                 # root's jail makes its folders after dropping to its uid: the tmpfs must let it
+                 "--size", scratch, "--perms", "0700" if uid is None else "1777", "--tmpfs", SCRATCH,
+                 "--symlink", f"{SCRATCH}/tmp", "/tmp"]
         if submission is not None:
             args += ["--ro-bind", str(submission), SUBMISSION]
         if info_fd is not None:
