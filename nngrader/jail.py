@@ -34,7 +34,8 @@ What a jailed process gets
 - **Limits** (set by :mod:`nngrader.jail_init` inside the jail's user namespace):
   ``RLIMIT_AS`` = ``memory_mb`` per process (an allocation beyond it raises ``MemoryError`` in
   that cell), ``RLIMIT_NPROC`` = ``processes`` (processes and threads of this jail alone, so a
-  fork bomb stays inside), ``RLIMIT_FSIZE`` = ``scratch_mb``, no core dumps.
+  fork bomb stays inside), ``RLIMIT_FSIZE`` = ``scratch_mb``, no core dumps. Run by root, the
+  whole jail also gets a memory cgroup of ``memory_mb`` (:mod:`nngrader.jail_cgroup`).
 - **Environment.** Built from an allow-list: never the hidden-case secret, a database URL or
   anything else of the grader's.
 
@@ -61,6 +62,8 @@ from pathlib import Path
 from traitlets import Bool, Integer, List, Tuple, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .jail_cgroup import MemoryGroup
+
 __all__ = ["GradingJail", "JailUnavailable", "JailedCommand", "readable_paths", "find_bwrap", "SCRATCH"]
 
 SCRATCH = "/scratch"  # the jail's one writable folder (a tmpfs)
@@ -81,10 +84,17 @@ class JailUnavailable(RuntimeError):
 
 @dataclass
 class JailedCommand:
-    """What to pass to ``subprocess.Popen``: ``argv`` and ``kwargs`` (env, pass_fds)."""
+    """What to pass to ``subprocess.Popen``: ``argv`` and ``kwargs`` (env, pass_fds); call
+    :meth:`cleanup` once the jail has ended."""
 
     argv: list
     kwargs: dict
+    memory_group: MemoryGroup | None = None
+
+    def cleanup(self) -> None:
+        if self.memory_group is not None:
+            self.memory_group.remove()
+            self.memory_group = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,7 +290,8 @@ class GradingJail(LoggingConfigurable):
         # bwrap itself gets only its instructions (kept out of argv: /proc/<pid>/cmdline is public)
         kwargs: dict = {"env": {"NNGRADER_JAIL_INIT": json.dumps(spec)},
                         "pass_fds": tuple(pass_fds) + ((info_fd,) if info_fd is not None else ())}
-        return JailedCommand(args, kwargs)
+        group = MemoryGroup.create(self.memory_mb * 1024 * 1024)  # root only: the whole jail's memory
+        return JailedCommand(group.wrap(args) if group else args, kwargs, group)
 
     # -- fail closed ----------------------------------------------------------------------------
     def check(self, course_root=None) -> None:
@@ -302,6 +313,8 @@ def _probe(bwrap, memory_mb, processes, scratch_mb, course_root, extra) -> None:
                               **cmd.kwargs)
     except (OSError, subprocess.SubprocessError) as e:
         raise JailUnavailable(f"could not start bwrap ({e})") from None
+    finally:
+        cmd.cleanup()
     if proc.returncode != 0:
         said = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])[:600]
         fixes = []

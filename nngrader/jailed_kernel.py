@@ -94,6 +94,7 @@ class JailedKernelManager(AsyncKernelManager):
             cmd, env=kw.pop("env", None), course_root=os.getcwd(), submission=kw.pop("cwd", None),
             files={_CONNECTION: info}, info_fd=write_end,
         )
+        self._jailed = jailed
         kw.update(jailed.kwargs)
         kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # raw fd writes go nowhere
         try:
@@ -117,6 +118,15 @@ class JailedKernelManager(AsyncKernelManager):
             if time.monotonic() > deadline:
                 raise RuntimeError("the jailed kernel did not open its sockets within 60 s")
             await asyncio.sleep(0.02)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        jailed = getattr(self, "_jailed", None)
+        if jailed is not None:
+            jailed.cleanup()
+            self._jailed = None
+
+    cleanup_resources = _async_cleanup_resources
 
     def cleanup_ipc_files(self) -> None:
         """Nothing to remove: the sockets lived in the jail's tmpfs, gone with it. (Removing

@@ -531,6 +531,7 @@ class Sandbox:
         self.jail = jail
         self.proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._jailed = None  # the JailedCommand of the running child
 
     def start(self) -> None:
         to_child_r, to_child_w = os.pipe()
@@ -559,8 +560,8 @@ class Sandbox:
                             parent=0 if self.jail is not None else os.getpid())
         argv, kwargs = [sys.executable, "-I", "-c", code], {"pass_fds": (to_child_r, from_child_w), "cwd": cwd, "env": env}
         if self.jail is not None:  # the jail lays out its own home, scratch and working directory
-            jailed = self.jail.command(argv, env=env, course_root=os.getcwd(), pass_fds=kwargs["pass_fds"])
-            argv, kwargs = jailed.argv, jailed.kwargs
+            self._jailed = self.jail.command(argv, env=env, course_root=os.getcwd(), pass_fds=kwargs["pass_fds"])
+            argv, kwargs = self._jailed.argv, self._jailed.kwargs
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -649,6 +650,9 @@ class Sandbox:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if self._jailed is not None:
+            self._jailed.cleanup()
+            self._jailed = None
         return code
 
     def close(self) -> None:

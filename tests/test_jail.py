@@ -43,7 +43,10 @@ def jailed(code: str, *, course_root, jail=None, env=None, submission=None, time
     jail = jail or GradingJail()
     cmd = jail.command([sys.executable, "-c", textwrap.dedent(code)], env=env, course_root=course_root,
                        submission=submission)
-    proc = subprocess.run(cmd.argv, capture_output=True, text=True, timeout=timeout, **cmd.kwargs)
+    try:
+        proc = subprocess.run(cmd.argv, capture_output=True, text=True, timeout=timeout, **cmd.kwargs)
+    finally:
+        cmd.cleanup()
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -291,3 +294,25 @@ def test_grading_stops_without_a_jail_unless_the_instructor_allows_it(tmp_path):
     assert "UNSAFE" in proc.stdout
     row = h.grades_csv(course, "01_perceptron")["alice"]
     assert row["jail"] == "NONE (--allow-unsafe-grading)" and float(row["score"]) == 11.0
+
+
+def test_run_by_root_the_whole_jail_stays_under_its_memory(course):
+    if os.getuid() != 0:
+        pytest.skip("memory cgroups are root's here: an ordinary account has the per-process limit only")
+    jail = GradingJail(memory_mb=1024)
+    # four processes of 400 MiB each: each is under the per-process limit, together they are not
+    seen = jailed("""
+        import json, os, time
+        pids = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(400 * 2**20)
+                for k in range(0, len(block), 4096):
+                    block[k] = 1
+                time.sleep(2)
+                os._exit(0)
+            pids.append(pid)
+        print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]))
+    """, course_root=course, jail=jail)
+    assert -9 in seen and 0 in seen, seen  # the OOM killer stopped some, inside the jail only
