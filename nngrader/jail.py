@@ -18,8 +18,9 @@ What a jailed process gets
 - **Filesystem.** A new, empty root. Read-only: ``/usr`` (and ``/bin``, ``/lib``... as the host
   has them), a few files of ``/etc`` the dynamic linker and fonts need, the Python environment
   (``sys.prefix`` and its site-packages) and the packages ``nnkit`` and ``nngrader``. Writable:
-  ``/scratch``, a tmpfs of ``scratch_mb`` (``/tmp`` points into it) that holds the home
-  directory, a copy of the submission and the kernel's sockets; ``/dev/shm``, a 64 MiB tmpfs.
+  ``/tmp``, a tmpfs of ``scratch_mb`` that holds the home directory, a copy of the submission
+  and the kernel's sockets (a Python environment that lives under the host's ``/tmp``, as in a
+  CI checkout, is bound read-only inside it); ``/dev/shm``, a 64 MiB tmpfs.
   Nothing else exists in there: not the course root, the gradebook, the exchange, the secret,
   ``nbgrader_config.py`` or anyone's home. :func:`readable_paths` refuses to bind a folder that
   holds the course root or the grader's home.
@@ -64,9 +65,10 @@ from traitlets.config import LoggingConfigurable
 
 from .jail_cgroup import MemoryGroup
 
-__all__ = ["GradingJail", "JailUnavailable", "JailedCommand", "readable_paths", "find_bwrap", "SCRATCH"]
+__all__ = ["GradingJail", "JailUnavailable", "JailedCommand", "readable_paths", "find_bwrap", "SCRATCH", "HOME",
+           "WORK"]
 
-SCRATCH = "/scratch"  # the jail's one writable folder (a tmpfs)
+SCRATCH = "/tmp"  # the jail's one writable folder (a tmpfs)
 HOME = f"{SCRATCH}/home"
 WORK = f"{SCRATCH}/work"
 RUN = f"{SCRATCH}/run"
@@ -233,8 +235,8 @@ class GradingJail(LoggingConfigurable):
         """Wrap ``argv`` (a command that exists inside the jail, e.g. ``[sys.executable, ...]``).
 
         ``env``: values to pass on (an allow-list is applied; the jail's own are added).
-        ``submission``: a folder whose copy becomes the working directory ``/scratch/work``.
-        ``files``: ``{path inside /scratch: text}`` written before ``argv`` starts.
+        ``submission``: a folder whose copy becomes the working directory ``/tmp/work``.
+        ``files``: ``{path inside /tmp: text}`` written before ``argv`` starts.
         ``pass_fds``: descriptors the command inherits (the verdict sandbox's pipes).
         ``info_fd``: bwrap writes ``{"child-pid": N, ...}`` there once the jail exists.
         """
@@ -250,7 +252,10 @@ class GradingJail(LoggingConfigurable):
         else:  # root: no user namespace (its processes would count as root's); jail_init drops to `uid`
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         args += _system_binds()
-        readable = readable_paths(course_root, self.extra_readable)
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm",
+                 # root's jail makes its folders after dropping to its uid: the tmpfs must let it
+                 "--size", scratch, "--perms", "0700" if uid is None else "1777", "--tmpfs", SCRATCH]
+        readable = readable_paths(course_root, self.extra_readable)  # bound after: some may be under /tmp
         made: set = set()
         for path in readable:  # parents searchable by the jail's uid (bwrap would make them 0700)
             for parent in reversed(Path(path).parents[:-1]):
@@ -259,10 +264,6 @@ class GradingJail(LoggingConfigurable):
                     args += ["--perms", "0755", "--dir", str(parent)]
         for path in readable:
             args += ["--ro-bind", path, path]
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm",
-                 # root's jail makes its folders after dropping to its uid: the tmpfs must let it
-                 "--size", scratch, "--perms", "0700" if uid is None else "1777", "--tmpfs", SCRATCH,
-                 "--symlink", f"{SCRATCH}/tmp", "/tmp"]
         if submission is not None:
             args += ["--ro-bind", str(submission), SUBMISSION]
         if info_fd is not None:
@@ -270,7 +271,7 @@ class GradingJail(LoggingConfigurable):
         args += ["--remount-ro", "/", "--chdir", "/"]
         spec = {
             "limits": {"memory_mb": self.memory_mb, "processes": self.processes, "file_mb": self.scratch_mb},
-            "dirs": [HOME, f"{SCRATCH}/tmp", WORK, RUN, f"{HOME}/.config/matplotlib", f"{HOME}/.ipython"],
+            "dirs": [HOME, WORK, RUN, f"{HOME}/.config/matplotlib", f"{HOME}/.ipython"],
             "files": dict(files or {}),
             "cwd": WORK,
             "uid": uid,
@@ -280,7 +281,7 @@ class GradingJail(LoggingConfigurable):
         jail_env = {k: v for k, v in (env or os.environ).items() if k in _PASS_ENV}
         jail_env.update({
             "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "HOME": HOME, "USER": "student", "LOGNAME": "student", "TMPDIR": f"{SCRATCH}/tmp",
+            "HOME": HOME, "USER": "student", "LOGNAME": "student", "TMPDIR": SCRATCH,
             "IPYTHONDIR": f"{HOME}/.ipython", "MPLCONFIGDIR": f"{HOME}/.config/matplotlib",
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "NNGRADER_JAIL": "1",
         })

@@ -6,11 +6,11 @@ about 10 ms). Its instructions come as JSON in the environment variable ``NNGRAD
 which it removes before the exec::
 
     {"limits": {"memory_mb": 2048, "processes": 64, "file_mb": 512},
-     "dirs": ["/scratch/home", ...],               # made first
-     "files": {"/scratch/run/kernel.json": "..."}, # written next (mode 0600)
-     "copy": ["/submission", "/scratch/work"],     # a copy of the submission the code may change
-     "cwd": "/scratch/work",
-     "env": {"HOME": "/scratch/home", ...},         # the command's whole environment
+     "dirs": ["/tmp/home", ...],               # made first
+     "files": {"/tmp/run/kernel.json": "..."}, # written next (mode 0600)
+     "copy": ["/submission", "/tmp/work"],     # a copy of the submission the code may change
+     "cwd": "/tmp/work",
+     "env": {"HOME": "/tmp/home", ...},         # the command's whole environment
      "uid": 1934567890}                            # only when started by root: drop to it
 
 Why the limits are set here and not on bwrap itself: ``RLIMIT_NPROC`` is counted per user

@@ -9,12 +9,12 @@ nbgrader's ``Execute`` (``autograde``, ``validate``, the formgrader's Autograde 
 How nbgrader reaches a kernel that has no network:
 
 - The kernel uses the ``ipc`` transport: its five ZeroMQ sockets are Unix sockets in
-  ``/scratch/run`` of its own jail, a tmpfs nobody else can see. The grader connects through
-  ``/proc/<pid>/root/scratch/run/...`` of the jail's first process.
+  ``/tmp/run`` of its own jail, a tmpfs nobody else can see. The grader connects through
+  ``/proc/<pid>/root/tmp/run/...`` of the jail's first process.
 - It connects once, after the kernel has made all five sockets and before any student code has
   run, and never reconnects (``RECONNECT_IVL = -1``): code that later swaps a socket for a
   symbolic link cannot turn the grader's connection towards a socket of the host.
-- The kernel's working directory is a copy of the submission folder (``/scratch/work``), its
+- The kernel's working directory is a copy of the submission folder (``/tmp/work``), its
   home a fresh folder in the same tmpfs: IPython start-up files or ``usercustomize`` cannot pass
   from one student to the next.
 - Interrupts go as messages on the control channel (``interrupt_mode = "message"``): the kernel

@@ -19,7 +19,7 @@ import pytest
 from nbclient import NotebookClient
 
 import grading_harness as h
-from nngrader.jail import GradingJail, JailUnavailable, find_bwrap, readable_paths
+from nngrader.jail import HOME, WORK, GradingJail, JailUnavailable, find_bwrap, readable_paths
 from nngrader.jailed_kernel import JailedKernelManager
 from nngrader.sandbox import Session
 
@@ -64,10 +64,10 @@ def test_the_jail_sees_the_environment_and_its_scratch_only(course):
         import numpy, nnkit, nngrader  # the environment and the packages are there
         print(json.dumps(out))
     """, course_root=course)
-    assert seen["cwd"] == "/scratch/work" and seen["home"] == "/scratch/home"
+    assert seen["cwd"] == WORK and seen["home"] == HOME
     assert not any(v for k, v in seen.items() if k.startswith("/")), seen  # none of those paths exists
     assert set(seen["package"]) <= {"nnkit", "nngrader", ".venv"}, seen["package"]  # not solutions/, not the config
-    assert "scratch" in seen["root"] and "home" not in seen["root"]
+    assert "tmp" in seen["root"] and "home" not in seen["root"]
     # of the grader's home, at most the way to the Python environment (a pyenv under /root)
     home = Path.home()
     ways = {Path(p).relative_to(home).parts[0] for p in readable_paths(course) if Path(p).is_relative_to(home)}
@@ -139,7 +139,7 @@ def test_the_environment_holds_no_secret(course):
     text = json.dumps(seen)
     for secret in ("ENV-SECRET", "postgresql", str(course)):
         assert secret not in text
-    assert seen["env"]["HOME"] == "/scratch/home"
+    assert seen["env"]["HOME"] == HOME
 
 
 def test_memory_processes_and_scratch_are_capped(course):
@@ -222,7 +222,7 @@ def test_a_jailed_kernel_runs_a_notebook_and_can_be_interrupted(course, monkeypa
                             resources={"metadata": {"path": str(course / "submitted" / "alice" / "a")}})
     client.execute()
     texts = ["".join(o.get("text", "") or o.get("ename", "") for o in c.outputs) for c in nb.cells]
-    assert texts[0].strip() == "/scratch/work ['nb.ipynb']"
+    assert texts[0].strip() == f"{WORK} ['nb.ipynb']"
     assert texts[1].strip() == "False"
     assert "KeyboardInterrupt" in texts[2]
     assert texts[3].strip() == "after the interrupt"
@@ -233,9 +233,9 @@ def test_the_verdict_sandbox_runs_in_the_jail(course, monkeypatch):
     s = Session(cell_timeout=5, time_budget=60, jail=GradingJail())
     try:
         assert s.exec_cell(0, "import os\ndef where():\n    return os.getcwd()\ndef boom():\n    os._exit(3)").status == "ok"
-        assert s.call("where", [], {}, [], 5).value == "/scratch/work"
+        assert s.call("where", [], {}, [], 5).value == WORK
         assert s.call("boom", [], {}, [], 5).status == "crashed"
-        assert s.call("where", [], {}, [], 5).value == "/scratch/work"  # a new jail, the cells replayed
+        assert s.call("where", [], {}, [], 5).value == WORK  # a new jail, the cells replayed
         run = s.exec_cell(1, f"open({str(course / 'gradebook.db')!r}, 'w')")
         assert run.status == "error" and "FileNotFoundError" in run.message
     finally:
@@ -259,7 +259,7 @@ def test_nbgrader_validate_runs_the_notebook_in_the_jail(tmp_path):
             except OSError:
                 pass
             assert not os.path.exists({str(course)!r}), "the course root is visible"
-            assert os.getcwd() == "/scratch/work"
+            assert os.getcwd() == {WORK!r}
             return _mp_neuron(x, w, theta)
     """)
     path = tmp_path / "perceptron.ipynb"
