@@ -115,8 +115,14 @@ def quiet():
         yield
 
 
-def _floor2(x: float) -> float:
-    return math.floor(x * 100 + 1e-9) / 100
+def cell_score(score: float, points: float) -> float:
+    """The score a test cell records: ``score`` to the nearest hundredth, so that a third of 5
+    points is 1.67 (what the feedback shows is exactly what nbgrader stores and adds up), but
+    never the full ``points`` unless it is full (0.999 of 2 points is 1.99, not 2)."""
+    shown = round(score + 1e-9, 2)
+    if score < points and shown >= points:
+        shown = math.floor(points * 100 - 1e-6) / 100
+    return max(0.0, min(points, shown))
 
 
 def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points: float | None = None) -> Verdict:
@@ -186,7 +192,7 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
             "while it was being graded, which the grader uses to watch for calls into nnkit."
         )
         score = 0.0
-    verdict.score = min(points, _floor2(score))
+    verdict.score = cell_score(score, points)
     return verdict
 
 

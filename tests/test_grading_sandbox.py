@@ -208,13 +208,13 @@ def _square_check(points=3):
     )
 
 
-def test_scores_are_the_mean_case_fraction_rounded_down():
+def test_scores_are_the_mean_case_fraction_to_the_nearest_hundredth():
     chk = _square_check(points=2)
     full = run_check(chk, FakeRunner(lambda x: x ** 2), "s")
     assert full.score == 2 and full.passed
-    # right on the zero case only (x * 0 == x ** 2 there): 1 of 3 cases -> 0.666.. -> 0.66
+    # right on the zero case only (x * 0 == x ** 2 there): 1 of 3 cases -> 0.666.. -> 0.67 (the nearest hundredth)
     partial = run_check(chk, FakeRunner(lambda x: x * 0), "s")
-    assert partial.score == 0.66 and not partial.passed
+    assert partial.score == 0.67 and not partial.passed
     text = partial.text()
     assert "relative error 1 at index" in text and "visible case 1 [v]: FAILED" in text
     assert run_check(chk, FakeRunner(lambda x: 1 / 0), "s").score == 0
