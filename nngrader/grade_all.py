@@ -538,6 +538,24 @@ def _jail(root: Path, allow_unsafe: bool, out):
     return "bubblewrap"
 
 
+def _check_released(root: Path, assignment: str) -> None:
+    """Stop before grading when the gradebook does not know the assignment: every attempt would
+    fail the same way (nbgrader restores test cells from what ``generate_assignment`` recorded)."""
+    course_id, db_url = _course_settings(root)
+    hint = (f"run `nbgrader generate_assignment {assignment}` in the course root first (it records the "
+            "graded cells that autograde restores and scores)")
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
+        raise SystemExit(f"{assignment} cannot be graded yet: there is no gradebook; {hint}")
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise SystemExit(f"{assignment} cannot be graded yet: the gradebook does not know it; {hint}") from None
+
+
 def grade_all(root: Path, assignment: str, *, students: list[str] | None = None, workers: int = 2,
               timeout: float = 600.0, retries: int = 1, csv_path: Path | None = None,
               feedback: bool = True, allow_unsafe_grading: bool = False, out=print) -> dict[str, StudentRun]:
@@ -554,14 +572,11 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
     if not todo:
         raise SystemExit(f"no submissions of {assignment} in {root / 'submitted'}")
     workers = max(1, workers)
+    _check_released(root, assignment)
     jail = _jail(root, allow_unsafe_grading, out)
     extra = ["--GradingJail.allow_unsafe_grading=True"] if jail != "bubblewrap" else []
     out(f"Autograding {len(todo)} submission(s) of {assignment} with {workers} worker(s), "
         f"student code in the grading jail: {'yes' if not extra else 'NO'}")
-    # the grades CSV needs nbgrader's gradebook API: import it while the workers grade
-    sys.modules.setdefault("rfc3987_syntax", None)
-    importer = threading.Thread(target=lambda: __import__("nbgrader.api"), daemon=True)
-    importer.start()
     env = worker_env(workers)
     runs: dict[str, StudentRun] = {}
     t0 = time.monotonic()
@@ -588,7 +603,6 @@ def grade_all(root: Path, assignment: str, *, students: list[str] | None = None,
     finally:
         if zygote is not None:
             zygote.close()
-    importer.join()
     csv_path = Path(csv_path) if csv_path else root / f"grades_{assignment}.csv"
     if not csv_path.is_absolute():
         csv_path = root / csv_path

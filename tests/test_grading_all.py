@@ -128,3 +128,15 @@ def test_course_settings_come_from_nbgrader_config(tmp_path):
         "c = get_config()\nc.CourseDirectory.course_id = 'nn-x'\n"
         "c.CourseDirectory.db_url = 'postgresql://grader@db/nn'\n")
     assert _course_settings(tmp_path) == ("nn-x", "postgresql://grader@db/nn")
+
+
+def test_grading_before_generate_assignment_says_what_to_run(tmp_path):
+    course = h.new_course(tmp_path, assignments=[A, "02_three_layer"])
+    put(course, "alice", submission())
+    for step in ("no gradebook", "a gradebook without the assignment"):
+        proc = grade_all(course)
+        assert proc.returncode != 0, step
+        assert f"run `nbgrader generate_assignment {A}`" in proc.stderr, (step, proc.stderr)
+        assert "Autograding" not in proc.stdout  # nothing was attempted, let alone retried
+        assert not (course / f"grades_{A}.csv").exists() and not (course / "autograded").exists()
+        h.nbgrader(course, "generate_assignment", "02_three_layer", "--force")  # another assignment only
