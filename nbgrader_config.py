@@ -11,7 +11,16 @@
 # is `nbgrader ARGS`, started faster and working without an activated virtual environment.
 import os
 
+import sys
+
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+# nbgrader runs `alembic` from PATH when it creates a gradebook: the environment's own bin folder
+# goes first, so that `.venv/bin/nbgrader`, the formgrader of `make lab` and `python -m nngrader`
+# work without an activated environment (else gradebook.db is left half made).
+_bin = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _bin:
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 c.CourseDirectory.course_id = "nn-fundamentals"
 c.CourseDirectory.source_directory = "solutions"
