@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Jupyter refuses to run as root unless told; a course admin in a container is often root.
+# `make lab` serves the whole course (instructors open solutions/ and the formgrader edits there)
+# and opens on the lectures.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: env
-	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=. lectures/
+	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/lectures
 
 test: env
 	$(BIN)/python -m pytest
