@@ -1,9 +1,10 @@
 """``check(grade_id, ...)``: the advisory test a notebook's test cell runs in the student's kernel.
 
 It runs the same spec as the autograder (:mod:`nngrader.specs`), calls the student's functions
-right here, prints a readable diagnosis to stdout and raises :class:`CheckFailed` (an
-AssertionError) unless every case passed, so ``nbgrader validate`` passes a correct notebook
-and ``nbgrader validate --invert`` flags an unfinished one.
+right here, and either prints the diagnosis to stdout (every case passed) or raises
+:class:`CheckFailed` (an AssertionError) whose error output is the diagnosis, so ``nbgrader
+validate`` passes a correct notebook, shows what is wrong in a failing one, and ``nbgrader
+validate --invert`` flags an unfinished one.
 
 It decides nothing: at autograde time (``NBGRADER_EXECUTION=autograde``) it only prints a
 note, and the autograder replaces the cell's output with a verdict computed in a fresh
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import textwrap
 
 from . import specs
 from .sandbox import Outcome, call_watched, pack, resolve_forbidden, unpack
@@ -26,11 +28,28 @@ from .verdict import quiet, run_check
 __all__ = ["check", "CheckFailed"]
 
 
-class CheckFailed(AssertionError):
-    """Raised by :func:`check` when not every case passed. Shown without a long traceback."""
+WIDTH = 80  # nbgrader validate cuts each line of an error at 86 characters (its width 90, indent 4)
 
-    def _render_traceback_(self):  # IPython uses this instead of the traceback
-        return [f"CheckFailed: {self}"]
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` when not every case passed.
+
+    IPython shows :meth:`_render_traceback_` instead of a traceback: the diagnosis, then the
+    one-line summary, every line at most ``WIDTH`` characters. It is the error output of the
+    cell, which is what ``nbgrader validate`` (and its button in JupyterLab) prints of a failing
+    test cell, so the diagnosis is there too, not only in the notebook.
+    """
+
+    def __init__(self, summary: str, diagnosis: str = ""):
+        super().__init__(summary)
+        self.diagnosis = diagnosis
+
+    def _render_traceback_(self):
+        lines = []
+        for line in [*self.diagnosis.rstrip("\n").splitlines(), f"CheckFailed: {self}"]:
+            indent = " " * (len(line) - len(line.lstrip()) + 2)
+            lines += textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
+        return lines
 
 
 class _KernelRunner:
@@ -91,10 +110,9 @@ def check(grade_id: str, *functions, hidden: bool = False) -> None:
         raise TypeError(f"check({grade_id!r}, ...) takes {takes}; got {len(functions)}")
     with quiet():
         verdict = run_check(chk, _KernelRunner(bound), specs.get_secret(), ("hidden",) if hidden else ("visible",))
-    print(verdict.text(advisory=True), end="")
-    if not verdict.passed:
-        kind = "hidden" if hidden else "visible"
-        raise CheckFailed(
-            f"{grade_id}: {verdict.score:g} / {verdict.points:g} on the {kind} cases; see the diagnosis above"
-        )
-    return None
+    if verdict.passed:
+        print(verdict.text(advisory=True), end="")
+        return None
+    kind = "hidden" if hidden else "visible"
+    raise CheckFailed(f"{grade_id}: {verdict.score:g} / {verdict.points:g} on the {kind} cases",
+                      verdict.text(advisory=True))

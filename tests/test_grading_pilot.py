@@ -7,6 +7,7 @@ HTML are then checked cell by cell. The machinery is in ``grading_harness.py`` (
 """
 from functools import partial
 
+import nbformat
 import pytest
 
 import grading_harness as h
@@ -231,6 +232,17 @@ def test_release_validates_inverted_and_solution_validates(tmp_path):
     # and the plain validate of the release lists every test cell (and the blank written answer) as failing
     rel = nbgrader(course, "validate", f"assignments/{A}/{NB}.ipynb")
     assert f"VALIDATION FAILED ON {len(FULL) + 1} CELL(S)!" in " ".join(rel.stdout.split()), rel.stdout
+
+
+def test_validate_shows_the_diagnosis_of_a_failing_check(tmp_path):
+    """What a student sees from the Validate button: the diagnosis, not a summary cut short."""
+    course = new_course(tmp_path, assignments=[A])
+    overrides, _, hints = WRONG["wrong_threshold"]
+    nbformat.write(submission(overrides), tmp_path / "student.ipynb")
+    out = nbgrader(course, "validate", str(tmp_path / "student.ipynb")).stdout
+    assert "mp_neuron: 0 / 2 points" in out and "FAILED" in out, out  # the verdict's head and a failed case
+    assert hints[0] in " ".join(out.split()), out  # the hint, whole
+    assert "CheckFailed: perceptron_mp_neuron:" in out and "..." not in out.replace("... ", ""), out
 
 
 @pytest.mark.parametrize("assignment", sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir()))

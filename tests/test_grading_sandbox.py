@@ -274,9 +274,21 @@ def test_check_prints_advice_to_stdout_only(capsys, monkeypatch):
 def test_check_reports_calls_into_nnkit(capsys, monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     from nnkit.neurons import xor_network
-    with pytest.raises(CheckFailed):
+    with pytest.raises(CheckFailed) as failed:
         check("perceptron_xor_network", lambda X: xor_network(X))
-    assert "called nnkit.neurons.xor_network" in capsys.readouterr().out
+    assert "called nnkit.neurons.xor_network" in "\n".join(failed.value._render_traceback_())
+
+
+def test_a_failed_check_shows_its_diagnosis_as_its_error_in_short_lines(capsys, monkeypatch):
+    # nbgrader validate prints a failing test cell's error output, each line cut at 86 characters
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    with pytest.raises(CheckFailed) as failed:
+        check("perceptron_xor_network", lambda X: np.zeros(len(X), dtype=int))
+    shown = failed.value._render_traceback_()
+    assert all(len(line) <= 80 for line in shown), [ln for ln in shown if len(ln) > 80]
+    assert shown[0].startswith("xor_network: 0 / 2 points") and "FAILED" in "\n".join(shown)
+    assert shown[-1] == "CheckFailed: perceptron_xor_network: 0 / 2 on the visible cases"
+    assert capsys.readouterr().out == ""  # the diagnosis is shown once, as the error
 
 
 def test_check_is_a_no_op_when_autograding(capsys, monkeypatch):
@@ -343,9 +355,9 @@ def test_check_binds_helpers_by_position_or_by_name(capsys, monkeypatch):
     assert out.count("sgd_step: 1 / 1 points (4 of 4 cases passed)") == 3 and "run_optimizer:" not in out
     with pytest.raises(TypeError, match=r"takes 1 function\(s\): sgd_step \(optionally followed by run_optimizer\)"):
         check("optim_sgd")
-    with pytest.raises(CheckFailed):  # a notebook without the driver: the path cases cannot run
+    with pytest.raises(CheckFailed) as failed:  # a notebook without the driver: the path cases cannot run
         exec('check("optim_sgd", sgd_step)', {"sgd_step": ns["sgd_step"], "check": check})
-    assert "run_optimizer is not defined (run the notebook's cell that defines it, unchanged)" in capsys.readouterr().out
+    assert "run_optimizer is not defined (run the notebook's cell that defines it, unchanged)" in failed.value.diagnosis
 
 
 def test_forbidden_calls_made_by_the_student_come_before_those_nnkit_made_in_turn():
