@@ -81,10 +81,23 @@ def dense_forward(x, W, b):
     out : ndarray (N, D_out)
     cache : (x, W)
     """
+    if W.ndim != 2:
+        raise ShapeError(f"dense_forward: W must be 2-D, shape (D_in, D_out); got {shape_str(W.shape)}")
     if x.ndim != 2 or x.shape[1] != W.shape[0]:
+        if x.ndim == 2 and x.shape[1] == W.shape[1]:  # W.T was meant: name W, not x
+            raise ShapeError(
+                f"dense_forward: W must have shape (D_in, D_out) = ({x.shape[1]}, D_out) for x of shape "
+                f"{shape_str(x.shape)}; got {shape_str(W.shape)}, which looks transposed (nnkit's W is the "
+                "slides' W.T: pass W.T)"
+            )
         raise ShapeError(
             f"dense_forward: x must have shape (N, {W.shape[0]}) to match W of shape {shape_str(W.shape)}; "
             f"got {shape_str(x.shape)}"
+        )
+    if np.shape(b) not in ((W.shape[1],), (1, W.shape[1])):
+        raise ShapeError(
+            f"dense_forward: b must have shape ({W.shape[1]},), one bias per output of W "
+            f"{shape_str(W.shape)}; got {shape_str(np.shape(b))}"
         )
     out = x @ W
     out += b  # in place on the fresh product: no extra temporary

@@ -124,6 +124,16 @@ def _check_unit_interval(arr: np.ndarray, name: str) -> None:
         )
 
 
+def _check_order(p: np.ndarray, y: np.ndarray, loss: str) -> None:
+    """Raise ValueError when the arguments look swapped: only 0s and 1s where the predictions go
+    (targets) and values strictly between 0 and 1 where the targets go (probabilities)."""
+    if ((y > 0) & (y < 1)).any() and ((p == 0) | (p == 1)).all():
+        raise ValueError(
+            f"{loss} takes (y_pred, y_true): y_pred holds only 0s and 1s and y_true values strictly "
+            "between 0 and 1, as if the targets and the predicted probabilities were swapped"
+        )
+
+
 def _distributions(y_pred, y_true) -> tuple[np.ndarray, np.ndarray]:
     """Two arrays of probability vectors, shape (K,) or (N, K), same shape, entries in [0, 1]."""
     p = as_array(y_pred, "y_pred", ndim=(1, 2))
@@ -199,7 +209,8 @@ def binary_cross_entropy(y_pred, y_true) -> float:
     y_pred : array_like, shape (N,) or (N, K)
         Predicted probabilities p in [0, 1] (a sigmoid output). Values outside raise ValueError.
     y_true : array_like, same shape
-        Targets in [0, 1] (usually 0/1; soft targets allowed).
+        Targets in [0, 1] (usually 0/1; soft targets allowed). Only 0s and 1s in ``y_pred``
+        beside soft values in ``y_true`` raise ValueError: the arguments look swapped.
 
     Returns
     -------
@@ -211,6 +222,7 @@ def binary_cross_entropy(y_pred, y_true) -> float:
     y = _target_like(y_true, p, "y_pred")
     _check_unit_interval(p, "y_pred")
     _check_unit_interval(y, "y_true")
+    _check_order(p, y, "binary_cross_entropy")
     with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
         log_p = np.maximum(np.log(p), BCE_LOG_CLAMP)
         log_1mp = np.maximum(np.log1p(-p), BCE_LOG_CLAMP)
@@ -228,6 +240,7 @@ def binary_cross_entropy_grad(y_pred, y_true) -> np.ndarray:
     y = _target_like(y_true, p, "y_pred")
     _check_unit_interval(p, "y_pred")
     _check_unit_interval(y, "y_true")
+    _check_order(p, y, "binary_cross_entropy_grad")
     return (p - y) / (np.maximum(p * (1.0 - p), BCE_GRAD_EPS) * p.size)
 
 

@@ -415,3 +415,16 @@ def test_slide_error_split_is_the_share_of_dense_backward():
     dx, _, _ = dense_backward(np.array([[1.0]]), cache)
     np.testing.assert_allclose(dx, [[0.3, 0.6]])
     np.testing.assert_allclose((dx / dx.sum()).round(2), [[0.33, 0.67]])
+
+
+def test_dense_forward_names_the_argument_that_is_wrong():
+    x, W, b = np.ones((4, 3)), np.ones((3, 2)), np.zeros(2)
+    with pytest.raises(ShapeError, match=r"b must have shape \(2,\), one bias per output of W \(3, 2\); got \(3,\)"):
+        dense_forward(x, W, np.zeros(3))
+    with pytest.raises(ShapeError, match=r"W must have shape \(D_in, D_out\) = \(3, D_out\).*got \(2, 3\), which looks transposed"):
+        dense_forward(x, W.T, b)
+    with pytest.raises(ShapeError, match=r"x must have shape \(N, 3\) to match W of shape \(3, 2\); got \(4, 5\)"):
+        dense_forward(np.ones((4, 5)), W, b)
+    with pytest.raises(ShapeError, match=r"W must be 2-D"):
+        dense_forward(x, np.ones(3), b)
+    assert dense_forward(x, W, b.reshape(1, 2))[0].shape == (4, 2)  # a row of biases is fine too

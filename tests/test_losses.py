@@ -554,3 +554,13 @@ def test_oracle_hellinger_via_autograd(torch, rng):
         return (torch.sqrt(((torch.sqrt(a) - torch.sqrt(b)) ** 2).sum(dim=1)) / math.sqrt(2)).mean()
 
     _check(L.hellinger(p, q), L.hellinger_grad(p, q), _torch_loss_and_grad(torch, hellinger_t, p, torch.tensor(q)))
+
+
+def test_binary_cross_entropy_notices_swapped_arguments():
+    p, y = np.array([0.9, 0.2, 0.7]), np.array([1.0, 0.0, 1.0])
+    assert np.isfinite(L.binary_cross_entropy(p, y))
+    for fn in (L.binary_cross_entropy, L.binary_cross_entropy_grad):
+        with pytest.raises(ValueError, match=r"takes \(y_pred, y_true\).*swapped"):
+            fn(y, p)
+    # hard predictions against hard targets are not a swap
+    assert L.binary_cross_entropy(np.array([1.0, 0.0]), np.array([1.0, 0.0])) == 0.0
