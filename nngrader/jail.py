@@ -229,6 +229,16 @@ class GradingJail(LoggingConfigurable):
     def warn_unsafe(self) -> None:
         self.log.warning("*" * 20 + " %s " + "*" * 20, UNSAFE)
 
+    def ready(self, course_root=None) -> bool:
+        """Before starting student code: True when it is to run in the jail (raises
+        :class:`JailUnavailable` if the jail cannot be made: fail closed), False when the
+        instructor allowed unsafe grading (logged loudly)."""
+        if self.enabled:
+            self.check(course_root)
+            return True
+        self.warn_unsafe()
+        return False
+
     # -- the command ----------------------------------------------------------------------------
     def command(self, argv: list, *, env: dict | None = None, course_root=None, submission=None,
                 files: dict | None = None, pass_fds=(), info_fd: int | None = None) -> JailedCommand:

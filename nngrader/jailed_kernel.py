@@ -62,23 +62,18 @@ class JailedKernelManager(AsyncKernelManager):
     def _jail_default(self):
         return GradingJail(parent=self)
 
-    @default("ip")
-    def _ip_default(self):
-        return f"{RUN}/kernel"  # as the kernel sees it; the grader's path is set at launch
-
     @default("context")
     def _context_default(self):
         self._created_context = True
         return _no_reconnect(zmq.asyncio.Context())
 
     async def _async_pre_start_kernel(self, **kw):
-        if self.grading_jail.enabled:
-            self.grading_jail.check(course_root=os.getcwd())
-            self.ip = f"{RUN}/kernel"  # the connection file the kernel reads names its own paths
+        if self.grading_jail.ready(course_root=os.getcwd()):
+            # the connection file the kernel reads names its own paths; the grader's are set at launch
+            self.transport, self.ip = "ipc", f"{RUN}/kernel"
             if self.kernel_spec is not None:
                 self.kernel_spec.interrupt_mode = "message"
         else:  # an ordinary local kernel, as nbclient would start it
-            self.grading_jail.warn_unsafe()
             self.transport, self.ip = "tcp", "127.0.0.1"
         return await super()._async_pre_start_kernel(**kw)
 

@@ -79,16 +79,13 @@ class TrustedVerdicts(NbGraderPreprocessor):
             return nb, resources
         secret = self.secret or specs.get_secret()
         jail = GradingJail(parent=self)
-        if jail.enabled:
-            jail.check(course_root=os.getcwd())  # fails closed: JailUnavailable stops this autograde
-        else:
-            jail.warn_unsafe()
+        jailed = jail.ready(course_root=os.getcwd())  # fails closed: JailUnavailable stops this autograde
         session = Session(
             cell_timeout=self.cell_timeout,
             time_budget=self.time_budget,
             max_restarts=self.max_restarts,
             memory_mb=self.memory_mb,
-            jail=jail if jail.enabled else None,
+            jail=jail if jailed else None,
         )
         last_test = tests[-1]
         try:
