@@ -14,7 +14,9 @@ code cells run in a :class:`nngrader.sandbox.Session` and the spec for the cell'
 (:mod:`nngrader.specs`) judges the results in this process. The new outputs are a stdout stream
 with the diagnosis and an ``execute_result`` holding the score, which is what
 ``nbgrader.utils.determine_grade`` reads. Whatever the kernel printed or raised in that cell
-(monkeypatched checks, edited asserts) is discarded.
+(monkeypatched checks, edited asserts) is discarded. The verdict is also stored as data in the
+cell's metadata (``metadata.nngrader``, :meth:`nngrader.verdict.Verdict.record`) of the
+autograded notebook, which the class report reads.
 
 :class:`TrustedVerdicts` runs the student's code in a sandbox inside the grading jail, and
 :class:`ResilientExecute` starts its kernels there (:mod:`nngrader.jail`,
@@ -111,6 +113,9 @@ class TrustedVerdicts(NbGraderPreprocessor):
                                          gid, chk.points, points)
                     verdict = run_check(chk, session, secret, ("visible", "hidden"), points=points)
                 self.log.info("%s: %s / %s", gid, verdict.score, points)
+                # the verdict as data, for the class report (nngrader.report): kept in the
+                # autograded notebook, where nbgrader leaves cell metadata alone
+                cell.metadata["nngrader"] = verdict.record()
                 cell.outputs = [
                     new_output("stream", name="stdout", text=verdict.text()),
                     new_output(

@@ -43,23 +43,50 @@ __all__ = [
 MAX_LINES = 60
 MAX_NAMES_SHOWN = 5  # forbidden functions named in a note
 MAX_HARD_FAILURES = 2  # cases that time out or crash before the rest of a check is skipped
+SHOWN_PER_CASE = 2  # message lines of a failed case after the first (which is shown in full)
 
 
 @dataclass
 class Part:
-    """One judged quantity of one case: ``ok`` and a message (shown when it failed, or as a note)."""
+    """One judged quantity of one case.
+
+    ``message`` says what is wrong with this case's value (shown when it failed): the numbers,
+    the index. ``cause`` says why, when a spec or the gradient check recognised the mistake; the
+    verdict states each distinct cause once, with the quantities and cases it showed in.
+    ``name`` is the quantity judged (``"dW1"``, ``"w_new"``), used to say where.
+    """
 
     ok: bool
     message: str = ""
+    cause: str = ""
+    name: str = ""
 
 
 @dataclass
 class CaseReport:
+    """One case of a check: how it ran (``status``, the sandbox outcome) and how right it was."""
+
     kind: str  # visible | hidden
     number: int
     label: str
     fraction: float
     messages: list = field(default_factory=list)
+    status: str = "ok"  # ok | error | missing | timeout | crashed | protocol | budget | skipped
+    causes: list = field(default_factory=list)  # (quantity name, cause) of the failed parts
+    failed: list = field(default_factory=list)  # names of the failed quantities
+
+    @property
+    def tag(self) -> str:
+        return f"{self.kind} case {self.number}"
+
+
+@dataclass
+class Cause:
+    """One distinct cause in a verdict: its text, where it showed and in how many cases."""
+
+    text: str
+    where: list  # quantity names, in order of first appearance
+    cases: list  # case tags ("hidden case 3")
 
 
 @dataclass
@@ -70,27 +97,71 @@ class Verdict:
     score: float
     cases: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    forbidden: list = field(default_factory=list)  # nnkit functions the student's code called
+    tampered: bool = False
 
     @property
     def passed(self) -> bool:
         return self.score >= self.points
 
+    def causes(self) -> list:
+        """Each distinct cause once, in order of first appearance, with where and how often."""
+        found: dict[str, Cause] = {}
+        for c in self.cases:
+            for name, text in c.causes:
+                cause = found.setdefault(text, Cause(text, [], []))
+                if name and name not in cause.where:
+                    cause.where.append(name)
+                if c.tag not in cause.cases:
+                    cause.cases.append(c.tag)
+        return list(found.values())
+
+    def record(self) -> dict:
+        """The verdict as plain data (JSON), for the class report: no text to parse again."""
+        return {
+            "grade_id": self.grade_id, "title": self.title, "points": self.points, "score": self.score,
+            "notes": list(self.notes), "forbidden": list(self.forbidden), "tampered": self.tampered,
+            "cases": [{"kind": c.kind, "number": c.number, "label": c.label, "fraction": c.fraction,
+                       "status": c.status, "failed": list(c.failed), "messages": list(c.messages)}
+                      for c in self.cases],
+            "causes": [{"text": k.text, "where": k.where, "cases": len(k.cases)} for k in self.causes()],
+        }
+
     def text(self, *, advisory: bool = False) -> str:
-        """The diagnosis shown in the test cell (stdout)."""
+        """The diagnosis shown in the test cell (stdout).
+
+        Every failed case says what was wrong: the first in full, later ones in their first
+        ``SHOWN_PER_CASE`` lines and the names of the rest. The causes recognised follow, each
+        stated once with the quantities and the number of cases it showed in.
+        """
         n_ok = sum(c.fraction >= 1.0 for c in self.cases)
         head = f"{self.title}: {_fmt_pts(self.score)} / {_fmt_pts(self.points)} points"
         if self.cases:
             head += f" ({n_ok} of {len(self.cases)} cases passed)"
         lines = [head]
         lines += [f"  {n}" for n in self.notes]
+        first_failure = True
         for c in self.cases:
-            tag = f"{c.kind} case {c.number}" + (f" [{c.label}]" if c.label else "")
+            tag = c.tag + (f" [{c.label}]" if c.label else "")
             if c.fraction >= 1.0:
                 lines.append(f"  {tag}: ok")
-            else:
-                state = "FAILED" if c.fraction == 0 else f"partly right ({c.fraction:.0%})"
-                lines.append(f"  {tag}: {state}")
-                lines += [f"      {m}" for m in c.messages]
+                continue
+            state = "FAILED" if c.fraction == 0 else f"partly right ({c.fraction:.0%})"
+            lines.append(f"  {tag}: {state}")
+            shown = c.messages if first_failure else c.messages[:SHOWN_PER_CASE]
+            lines += [f"      {m}" for m in shown]
+            rest = len(c.messages) - len(shown)
+            if rest:
+                names = [n for n in c.failed[len(shown):] if n]
+                lines.append(f"      ... and {rest} more wrong" + (f": {', '.join(names)}" if len(names) == rest else ""))
+            first_failure = False
+        causes = self.causes()
+        if causes:
+            lines.append("  Likely cause:" if len(causes) == 1 else "  Likely causes:")
+            n_cases = len(self.cases)
+            for k in causes:
+                where = f"{', '.join(k.where)}; " if k.where else ""
+                lines.append(f"    - {k.text} ({where}{len(k.cases)} of {n_cases} cases)")
         if len(lines) > MAX_LINES:
             lines = lines[: MAX_LINES - 1] + [f"  ... {len(lines) - MAX_LINES + 1} more lines"]
         if advisory:
@@ -151,6 +222,7 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
         report = CaseReport(kind, number, case.label, 0.0)
         verdict.cases.append(report)
         if stop_reason:
+            report.status = "skipped"
             report.messages.append(stop_reason)
             fractions.append(0.0)
             continue
@@ -160,8 +232,9 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
             if name not in forbidden_hits:
                 forbidden_hits.append(name)
         tampered = tampered or outcome.tampered
+        report.status = outcome.status
         if outcome.status == "ok":
-            report.fraction, report.messages = _judge(check, case, outcome.value)
+            _judge(check, case, outcome.value, report)
         elif outcome.status == "missing":
             helper = case.function in getattr(check, "helpers", ())
             report.messages.append(outcome.error + (" (run the notebook's cell that defines it, unchanged)" if helper
@@ -186,6 +259,8 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
             f"you to write. Write {title} yourself with NumPy; nnkit is the reference it is compared with."
         )
         score = 0.0
+    verdict.forbidden = [n.replace(":", ".") for n in forbidden_hits]
+    verdict.tampered = tampered
     if tampered:
         verdict.notes.append(
             "0 points: your code changed the Python profiler (sys.setprofile / threading.setprofile) "
@@ -196,7 +271,8 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
     return verdict
 
 
-def _judge(check, case, value) -> tuple[float, list]:
+def _judge(check, case, value, report: CaseReport) -> None:
+    """Fill ``report`` from the spec's judgement of one returned value."""
     try:
         with quiet():
             parts = check.judge(case, value)
@@ -206,9 +282,17 @@ def _judge(check, case, value) -> tuple[float, list]:
         if not parts or not all(isinstance(p, Part) for p in parts):
             raise TypeError("judge must return Part objects")
     except Exception as e:
-        return 0.0, [f"the result could not be checked: {type(e).__name__}: {e}"]
-    ok = sum(bool(p.ok) for p in parts)
-    return ok / len(parts), [p.message for p in parts if not p.ok and p.message]
+        report.fraction, report.messages = 0.0, [f"the result could not be checked: {type(e).__name__}: {e}"]
+        return
+    report.fraction = sum(bool(p.ok) for p in parts) / len(parts)
+    for p in parts:
+        if p.ok:
+            continue
+        if p.message:
+            report.messages.append(p.message)
+            report.failed.append(p.name)
+        if p.cause:
+            report.causes.append((p.name, p.cause))
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,17 +301,17 @@ def _judge(check, case, value) -> tuple[float, list]:
 def as_numeric(value, name: str):
     """``(array, None)`` for numbers/arrays/nested numeric lists, else ``(None, Part)`` saying why."""
     if value is None:
-        return None, Part(False, f"{name}: got None (did you forget to return it?)")
+        return None, Part(False, f"{name}: got None (did you forget to return it?)", name=name)
     if isinstance(value, str):
-        return None, Part(False, f"{name}: got a string {value[:40]!r}, expected a number or an array")
+        return None, Part(False, f"{name}: got a string {value[:40]!r}, expected a number or an array", name=name)
     if isinstance(value, dict):
-        return None, Part(False, f"{name}: got a dict, expected a number or an array")
+        return None, Part(False, f"{name}: got a dict, expected a number or an array", name=name)
     try:
         a = np.asarray(value)
     except Exception:
-        return None, Part(False, f"{name}: could not be read as an array")
+        return None, Part(False, f"{name}: could not be read as an array", name=name)
     if a.dtype.kind not in "biuf":
-        return None, Part(False, f"{name}: got {type(value).__name__} data that is not numeric")
+        return None, Part(False, f"{name}: got {type(value).__name__} data that is not numeric", name=name)
     return a, None
 
 
@@ -244,7 +328,7 @@ def _shape_ok(a: np.ndarray, expected: np.ndarray, name: str, scalar: bool):
     if scalar and a.size == 1 and expected.size == 1:
         return a.reshape(expected.shape), None
     if a.shape != expected.shape:
-        return None, Part(False, f"{name}: shape {a.shape}, expected {expected.shape}")
+        return None, Part(False, f"{name}: shape {a.shape}, expected {expected.shape}", name=name)
     return a, None
 
 
@@ -252,7 +336,7 @@ def compare_exact(name: str, got, expected, *, scalar: bool = False, hint=None) 
     """Exact equality of values (for discrete outputs: 0/1, labels, counts, flags).
 
     Bool, int and float results are compared as numbers. ``scalar=True`` accepts any size-1
-    array for a size-1 answer. ``hint(index) -> str`` may add advice about the first mismatch.
+    array for a size-1 answer. ``hint(index) -> str`` may give the cause of the first mismatch.
     """
     expected = np.asarray(expected)
     a, bad = as_numeric(got, name)
@@ -263,7 +347,7 @@ def compare_exact(name: str, got, expected, *, scalar: bool = False, hint=None) 
         return bad
     diff = a.astype(np.float64) != expected.astype(np.float64)
     if not diff.any():
-        return Part(True)
+        return Part(True, name=name)
     ix = tuple(int(i) for i in np.argwhere(diff)[0])
     if expected.ndim == 0:
         msg = f"{name}: got {_fmt_val(a[()])}, expected {_fmt_val(expected[()])}"
@@ -272,11 +356,7 @@ def compare_exact(name: str, got, expected, *, scalar: bool = False, hint=None) 
             f"{name}: {int(diff.sum())} of {diff.size} entries differ; first at index {_fmt_index(ix)}: "
             f"got {_fmt_val(a[ix])}, expected {_fmt_val(expected[ix])}"
         )
-    if hint is not None:
-        extra = hint(ix)
-        if extra:
-            msg += f" ({extra})"
-    return Part(False, msg)
+    return Part(False, msg, cause=(hint(ix) or "") if hint is not None else "", name=name)
 
 
 def compare_close(name: str, got, expected, *, tol: float = 1e-9, scalar: bool = False) -> Part:
@@ -297,17 +377,19 @@ def compare_close(name: str, got, expected, *, tol: float = 1e-9, scalar: bool =
     if not np.all(np.isfinite(a)):
         ix = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         where = f" at index {_fmt_index(ix)}" if a.ndim else ""
-        return Part(False, f"{name}: contains {a[ix] if a.ndim else a[()]}{where}")
+        return Part(False, f"{name}: contains {a[ix] if a.ndim else a[()]}{where}", name=name)
     err = rel_error(a, expected)
     if err <= tol:
-        return Part(True)
+        return Part(True, name=name)
     if a.ndim == 0:
-        return Part(False, f"{name}: relative error {err:.2g} (expected <= {tol:g}): got {_fmt_val(a[()])}, expected {_fmt_val(expected[()])}")
+        return Part(False, f"{name}: relative error {err:.2g} (expected <= {tol:g}): got {_fmt_val(a[()])}, "
+                           f"expected {_fmt_val(expected[()])}", name=name)
     ix = np.unravel_index(int(np.argmax(np.abs(a - expected))), a.shape)
     return Part(
         False,
         f"{name}: relative error {err:.2g} at index {_fmt_index(ix)} (expected <= {tol:g}): "
         f"got {_fmt_val(a[ix])}, expected {_fmt_val(expected[ix])}",
+        name=name,
     )
 
 
@@ -316,8 +398,11 @@ def gradient_parts(f, params: dict, analytic, **kwargs) -> list:
 
     ``f`` is the *reference* loss (nnkit), ``analytic`` the student's gradients (dict name ->
     array, from the sandbox). Messages are check_gradients' own, e.g. ``dW2: relative error
-    0.53 at index (1, 0), analytic ... vs numeric ... (expected <= 1e-06)``.
+    0.53 at index (1, 0), analytic ... vs numeric ... (expected <= 1e-06)``; its hint becomes
+    the part's ``cause``, which a spec may replace with a cause it recognised.
     """
+    from dataclasses import replace
+
     from nnkit.gradcheck import check_gradients
 
     clean = {}
@@ -330,5 +415,6 @@ def gradient_parts(f, params: dict, analytic, **kwargs) -> list:
             continue
         clean[k] = a.astype(np.float64)
     res = check_gradients(f, params, clean, **kwargs)
-    parts = [Part(bool(r.passed), r.message()) for r in res.rows if r.name in clean]
+    parts = [Part(bool(r.passed), replace(r, hint="").message(), cause=r.hint, name="d" + r.name)
+             for r in res.rows if r.name in clean]
     return parts + bad

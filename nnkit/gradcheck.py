@@ -43,8 +43,7 @@ from __future__ import annotations
 import html
 import inspect
 import math
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -408,9 +407,19 @@ def _crossed(s0: list, sp: list, sm: list) -> bool:
     return False
 
 
+CHAIN_RULE_ADVICE = "recheck the chain rule for this tensor, one local derivative at a time"
+
+
 def _hint(name: str, a_full: np.ndarray, a: np.ndarray, n: np.ndarray, idx: list, err: float) -> str:
-    """Guess the usual cause of a mismatch from the checked entries ``a`` (analytic), ``n``."""
-    is_bias = re.fullmatch(r"(b|bias|beta)_?\d*", name, flags=re.IGNORECASE) is not None
+    """The cause of a mismatch, named only when the numbers confirm it (else generic advice).
+
+    Each named cause is a test on the checked entries ``a`` (analytic) and ``n`` (numeric):
+    all zeros; no dependence at all; the transpose matches; the analytic one is a constant
+    multiple of the numeric one, over at least two entries that are not all equal (one entry,
+    or a constant vector, is a multiple of anything). The ratio is named as a sign error, a
+    factor 2 or an integer factor only when it is that number to 1e-6. Causes that need to
+    know the model (a batch size N, an activation) are left to the caller, which can test them.
+    """
     if not np.any(a) and np.any(n):
         return "the analytic gradient is all zeros here: is it computed, accumulated and returned?"
     if not np.any(n) and np.any(a):
@@ -418,40 +427,32 @@ def _hint(name: str, a_full: np.ndarray, a: np.ndarray, n: np.ndarray, idx: list
             "the numeric gradient is zero: the function does not depend on this tensor. Does f read "
             "the arrays in params (not copies of them)? Is the tensor used in the forward pass?"
         )
-    nn = float(np.dot(n, n))
-    if nn > 0 and np.any(a):
-        r = float(np.dot(a, n) / nn)
-        if rel_error(a, r * n) < 1e-5 and abs(r - 1) > 1e-3:
-            if abs(r + 1) < 1e-3:
-                return "it has the wrong sign (check a minus sign: the loss gradient is prediction minus target)"
-            if abs(r - 2) < 1e-3 or abs(r - 0.5) < 1e-3:
-                return (
-                    f"it is {r:.3g} times the numeric one: check a factor 1/2 (the 1/2 form of the squared "
-                    "loss) or the 2 from differentiating a square"
-                )
-            big = r if abs(r) >= 1 else 1 / r
-            if abs(big - round(big)) < 1e-3 * abs(big):
-                return (
-                    f"it is {r:.4g} times the numeric one: a missing or extra factor {abs(round(big))}, "
-                    "e.g. the 1/N of the batch mean applied twice or forgotten"
-                )
-            return f"it is a constant multiple ({r:.4g}x) of the numeric one: a scale factor is wrong"
     if a_full.ndim == 2 and a_full.shape[0] == a_full.shape[1] and a_full.shape[0] > 1:
         at = np.array([a_full.T[ix] for ix in idx])
         if rel_error(at, n) < 1e-5:
             return "its transpose matches: a transpose is missing or misplaced (W is (D_in, D_out), dW = x.T @ dout)"
-    if is_bias:
-        return "check that the bias gradient is summed over the batch (axis 0) and uses the right upstream gradient"
+    nn = float(np.dot(n, n))
+    informative = len(n) >= 2 and not np.allclose(n, n[0], rtol=1e-6, atol=0.0)
+    if nn > 0 and np.any(a) and informative:
+        r = float(np.dot(a, n) / nn)
+        if rel_error(a, r * n) < 1e-6 and abs(r - 1) > 1e-3:
+            if abs(r + 1) < 1e-6:
+                return "it has the wrong sign (check a minus sign: the loss gradient is prediction minus target)"
+            if abs(r - 2) < 1e-6 or abs(r - 0.5) < 1e-6:
+                return (
+                    f"it is {r:g} times the numeric one: check a factor 1/2 (the 1/2 form of the squared "
+                    "loss) or the 2 from differentiating a square"
+                )
+            big = r if abs(r) >= 1 else 1 / r
+            if abs(big - round(big)) < 1e-6 * abs(big):
+                return f"it is {r:.4g} times the numeric one: a missing or extra constant factor {abs(round(big))}"
+            return f"it is {r:.4g} times the numeric one everywhere: a constant factor is wrong"
     if err < 1e-3:
         return (
             "the error is small: look for float32 somewhere, an eps in the wrong place, or a kink "
             "(ReLU/step at 0) the check was not told about (pass kinks=...)"
         )
-    n_bad = int(np.sum(np.abs(a - n) > 1e-6 * max(1e-8, float(np.max(np.abs(a) + np.abs(n))))))
-    return (
-        f"{n_bad} of {len(a)} checked entries disagree: recheck the chain rule for this tensor, "
-        "e.g. an activation derivative (sigmoid' is s(1 - s), not s)"
-    )
+    return CHAIN_RULE_ADVICE
 
 
 def _fail_row(name, shape, threshold, reason, hint="") -> TensorCheck:
@@ -678,7 +679,11 @@ def check_gradients(
         if a_full.shape != shape:
             hint = ""
             if a_full.ndim == len(shape) + 1 and a_full.shape[1:] == shape:
-                hint = "it has an extra leading batch axis: sum it over the batch (axis 0)"
+                if a_full.shape[0] == 1:
+                    hint = (f"it has a leading axis of length 1: {_fmt_index(a_full.shape)} where {_fmt_index(shape)} "
+                            "is expected (sum without keepdims=True, or reshape)")
+                else:
+                    hint = "it has an extra leading batch axis: sum it over the batch (axis 0)"
             elif a_full.ndim == 2 and a_full.shape[::-1] == shape:
                 hint = "it has the transposed shape: a transpose is missing or misplaced"
             elif a_full.size == int(np.prod(shape)):
@@ -885,9 +890,41 @@ def check_layer(
         pts = _activation_kinks(layer)
         kinks = {"x": pts} if pts else None
     try:
-        return check_gradients(f, tensors, analytic, h=h, threshold=threshold, k=k, rng=rng, kinks=kinks, dout=dout)
+        res = check_gradients(f, tensors, analytic, h=h, threshold=threshold, k=k, rng=rng, kinks=kinks, dout=dout)
+        return _confirm_bias_slips(res, analytic)
     finally:
         snap.restore()
+
+
+def _confirm_bias_slips(res: GradCheckResult, analytic) -> GradCheckResult:
+    """Name the two classic bias-gradient slips of a dense layer when the numbers show them.
+
+    A 1-D parameter whose gradient equals one row of the upstream gradient was not summed over
+    the batch; one that equals the row mean was averaged where it should be summed.
+    """
+    dout = res.dout
+    if dout is None or dout.ndim != 2 or dout.shape[0] < 2:
+        return res
+    failed = [r for r in res.rows if not r.passed and not r.reason and r.name != "x"
+              and r.shape == (dout.shape[1],)]
+    if not failed:
+        return res
+    grads = analytic(dout)
+    rows = list(res.rows)
+    for r in failed:
+        got = np.asarray(grads.get(r.name), dtype=np.float64)
+        if got.shape != r.shape:
+            continue
+        hint = ""
+        same_row = [i for i in range(dout.shape[0]) if rel_error(got, dout[i]) < 1e-9]
+        if same_row:
+            hint = (f"it equals the upstream gradient of sample {same_row[0]} alone: the bias gradient "
+                    "sums the upstream gradient over the batch (axis 0)")
+        elif rel_error(got, dout.mean(axis=0)) < 1e-9:
+            hint = "it is the batch mean of the upstream gradient: the bias gradient is its sum over axis 0"
+        if hint:
+            rows[rows.index(r)] = replace(r, hint=hint)
+    return replace(res, rows=rows)
 
 
 def _resolve_loss(loss):

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnkit.gradcheck import (
+    CHAIN_RULE_ADVICE,
     GradCheckResult,
     TensorCheck,
     check_gradients,
@@ -239,14 +240,52 @@ def test_diagnosis_hints(rng, transform, phrase):
     assert res.diagnosis().startswith("dW: ")
 
 
-def test_bias_hint_matches_the_issue_example():
-    # db1 = [0.2, 0.1, 0.4] is only right for two entries; the third is 0.3 numerically.
+def test_a_bias_gets_no_guessed_cause():
+    # db1 = [0.2, 0.1, 0.1] is only right for two entries; the third is 0.3 numerically. Nothing
+    # confirms "not summed over the batch" (check_gradients does not know the batch): generic advice.
     b1 = np.array([1.0, 2.0, 3.0])
     target = np.array([0.2, 0.1, 0.3])
     res = check_gradients(lambda p: float(p["b1"] @ target), {"b1": b1}, {"b1": np.array([0.2, 0.1, 0.1])})
     msg = res.diagnosis()
     assert msg.startswith("db1: relative error 0.5 at index (2,), analytic 0.1 vs numeric 0.3")
-    assert "bias gradient is summed over the batch" in msg
+    assert "batch" not in msg and res["b1"].hint == CHAIN_RULE_ADVICE
+
+
+@pytest.mark.parametrize("factor", [866.7, 745.7, 3.3])
+def test_a_ratio_that_is_not_an_integer_is_not_called_an_integer_factor(rng, factor):
+    W = rng.standard_normal((3, 3))
+    res = check_gradients(lambda p: float(np.sum(np.sin(p["W"]))), {"W": W}, {"W": factor * np.cos(W)})
+    hint = res["W"].hint
+    assert f"{factor:.4g} times the numeric one everywhere" in hint
+    assert "missing or extra constant factor" not in hint and "1/N" not in hint
+
+
+def test_one_entry_is_a_multiple_of_anything_so_no_factor_is_named():
+    # the issue's example: a missing tanh' on a one-entry gradient is 745.7 times the numeric one
+    res = check_gradients(lambda p: float(np.tanh(p["b"][0])), {"b": np.array([4.0])}, {"b": np.array([1.0])})
+    assert not res.passed
+    assert res["b"].hint == CHAIN_RULE_ADVICE
+    assert "times" not in res.diagnosis() and "1/N" not in res.diagnosis()
+
+
+def test_a_constant_gradient_vector_names_no_factor():
+    # every entry has the same numeric gradient: any wrong constant is "a multiple", proving nothing
+    x = np.arange(4.0)
+    res = check_gradients(lambda p: float(np.sum(p["x"])), {"x": x}, {"x": np.full(4, 3.0)})
+    assert res["x"].hint == CHAIN_RULE_ADVICE
+
+
+def test_an_integer_factor_is_named_without_guessing_its_origin(rng):
+    W = rng.standard_normal((3, 3))
+    res = check_gradients(lambda p: float(np.sum(np.sin(p["W"]))), {"W": W}, {"W": 5 * np.cos(W)})
+    assert "missing or extra constant factor 5" in res["W"].hint and "1/N" not in res["W"].hint
+
+
+def test_a_keepdims_bias_is_told_its_shape_not_to_sum_again():
+    b = np.array([1.0, 2.0, 3.0])
+    res = check_gradients(lambda p: float(np.sum(p["b"] ** 2)), {"b": b}, {"b": (2 * b)[None, :]})
+    assert "shape (1, 3), expected (3,)" in res["b"].reason
+    assert "(1, 3) where (3,) is expected" in res["b"].hint and "sum it over the batch" not in res["b"].hint
 
 
 # ---------------------------------------------------------------------------------------
@@ -601,7 +640,7 @@ def test_check_layer_on_a_toy_dense(rng):
     assert res.dout.shape == (6, 3)
     bad = check_layer(ToyDense(layer.params["W"], layer.params["b"], bug="bias_mean"), x, rng)
     assert [r.name for r in bad.failed] == ["b"]
-    assert "db: relative error" in bad.diagnosis() and "factor 6" in bad.diagnosis()
+    assert "db: relative error" in bad.diagnosis() and "batch mean of the upstream gradient" in bad.diagnosis()
 
 
 def test_check_layer_freezes_and_restores_hidden_state(rng):
@@ -733,7 +772,27 @@ def test_check_layer_catches_a_broken_backward(rng):
     res = check_layer(BiasNotSummed(3, 2, rng), rng.standard_normal((4, 3)), rng)
     assert [r.name for r in res.failed] == ["b"]
     assert res.diagnosis().startswith("db: relative error")
-    assert "summed over the batch" in res.diagnosis()
+    assert "upstream gradient of sample 0 alone" in res.diagnosis()
+    assert "over the batch (axis 0)" in res.diagnosis()
+
+
+def test_check_layer_names_a_bias_averaged_instead_of_summed_and_nothing_else(rng):
+    from nnkit.layers import Dense
+
+    class BiasMean(Dense):
+        def backward(self, dout, cache, need_dx=True):
+            dx, grads = super().backward(dout, cache, need_dx)
+            return dx, {"W": grads["W"], "b": dout.mean(axis=0)}
+
+    class BiasOff(Dense):  # wrong, but neither slip: no bias cause is named
+        def backward(self, dout, cache, need_dx=True):
+            dx, grads = super().backward(dout, cache, need_dx)
+            return dx, {"W": grads["W"], "b": grads["b"] + np.array([0.0, 1.0])}
+
+    res = check_layer(BiasMean(3, 2, rng), rng.standard_normal((4, 3)), rng)
+    assert "batch mean of the upstream gradient" in res["b"].hint
+    res = check_layer(BiasOff(3, 2, rng), rng.standard_normal((4, 3)), rng)
+    assert not res["b"].passed and "batch" not in res["b"].hint
 
 
 def test_check_layer_refuses_a_float32_layer(rng):

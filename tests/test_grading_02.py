@@ -8,6 +8,8 @@ generated feedback HTML are then checked cell by cell.
 """
 from functools import partial
 
+import html
+
 import pytest
 
 import grading_harness as h
@@ -81,8 +83,8 @@ WRONG = {
     "wrong_output_error": ({
         "backward_squared_solution": backward("backward_squared", d3=CE_D3),
     }, {"three_layer_backward_squared": 0.0},
-        ["dW3: relative error", "it matches the output error a3 - y: that shortcut holds only for a sigmoid "
-                                "output with cross-entropy"]),
+        ["dW3: relative error", "it matches the output error a3 - y, which belongs to the cross-entropy loss, "
+                                "not the squared loss"]),
     # z3 left out of the cache (the output itself is right)
     "wrong_cache": ({
         "forward_solution": '''
@@ -214,6 +216,17 @@ def test_points_are_lost_exactly_where_the_submission_is_broken(graded, student)
     text = feedback_text(course, student)
     for d in diagnoses:
         assert d in text, d
+
+
+def test_feedback_states_a_cause_once_with_where_and_how_often(graded):
+    # before: the same hint on every tensor of every case (48 times) and the right output error
+    # spelled out, which is also the answer to the derivation graded by hand
+    course, _, _, _, _ = graded
+    text = html.unescape(feedback_text(course, "wrong_output_error"))
+    cause = "it matches the output error a3 - y, which belongs to the cross-entropy loss"
+    assert text.count(cause) == 1
+    assert "(dW1, db1, dW2, db2, dW3, db3; 8 of 8 cases)" in text
+    assert "a3 (1 - a3)" not in text and "sigma'(z3) =" not in text
 
 
 def test_same_submission_same_grade(graded):

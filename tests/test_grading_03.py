@@ -72,7 +72,7 @@ def softmax_ce_grad(logits, y):
     P = softmax(logits)
     Y = np.eye(logits.shape[1])[y] if y.ndim == 1 else y
     return P - Y
-'''}, {"twolayer_softmax_ce_grad": PARTIAL}, ["it is N = 3 times the right gradient: divide by N"]),
+'''}, {"twolayer_softmax_ce_grad": PARTIAL}, ["it is N times the right gradient (N the batch size): divide by N"]),
     # the naive softmax (overflows at |z| ~ 1000) and a loss averaged over all 2N entries;
     # the Jacobian and the p - y gradient use their own stable softmax and stay right
     "wrong_softmax_and_loss": ({

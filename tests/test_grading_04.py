@@ -42,7 +42,7 @@ def momentum_step(w, g, v, lr, mu):
     }, {"optim_momentum": 0.0},
         ["momentum_step: 0 / 2 points",
          "w differs from step 1 of 20 on",
-         "-> at step 1: the learning rate is applied twice (v = mu*v + lr*g, then w - lr*v"]),
+         "the learning rate is applied twice (v = mu*v + lr*g, then w - lr*v"]),
     # slip 3: the slide's RMSprop averages g itself (NaN where the average turns negative)
     "rmsprop_average_of_g": ({
         "optim_rmsprop_solution": '''
@@ -62,7 +62,7 @@ def adam_step(w, g, m, v, t, lr, beta1, beta2, eps):
     return w - lr * m / (np.sqrt(v) + eps), m, v
 ''',
     }, {"optim_adam": PARTIAL},
-        ["-> at step 1: this is Adam without bias correction (the slide's slip 6)",
+        ["this is Adam without bias correction (the slide's slip 6)",
          "about 3.2 times *larger*, not smaller"]),
     # slip 5: eps inside the square root; only the cases with a large eps notice
     "adagrad_eps_inside_root": ({

@@ -226,7 +226,7 @@ def _train_judge(case, value):
         ]
     parts = [compare_exact("converged", converged, False, scalar=True)]
     if not parts[0].ok:
-        parts[0].message += " (these data are not linearly separable: the rule never converges; report it)"
+        parts[0].cause = "these data are not linearly separable: the rule never converges; report it"
     e, why = as_numeric(epochs, "epochs")
     if why:
         parts.append(why)

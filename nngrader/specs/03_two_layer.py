@@ -27,7 +27,7 @@ import numpy as np
 
 from nnkit import activations as act
 from nnkit import losses
-from nnkit.gradcheck import rel_error
+from nnkit.gradcheck import CHAIN_RULE_ADVICE, rel_error
 from nnkit.layers import dense_forward
 
 from . import Case, Check
@@ -101,8 +101,9 @@ def _close(a, b, tol: float = 1e-7) -> bool:
 
 
 def _add(part: Part, note: str) -> Part:
+    """Give a failed part the cause its numbers confirmed."""
     if not part.ok and note:
-        part.message += f" ({note})"
+        part.cause = note
     return part
 
 
@@ -276,7 +277,7 @@ def _loss_judge(case, value):
         elif abs(r + 1) < 1e-6:
             _add(part, "wrong sign: the loss is -(y log y_hat + (1 - y) log(1 - y_hat)), a positive number")
     elif bad is None and a.size != 1:
-        part.message += " (return one number: the loss of the whole batch)"
+        part.cause = "return one number: the loss of the whole batch"
     return [part]
 
 
@@ -316,13 +317,12 @@ def _bwd_judge(case, value):
     parts = gradient_parts(_logit_loss(X, Y), params, value)
     slips = {slip: _slip_grads(X, Y, p, slip) for slip in SLIPS}
     for part in parts:
-        name = part.message.split(":", 1)[0][1:]
+        name = part.name[1:]  # "dW1" -> "W1"
         if part.ok or name not in PARAM_SHAPES:
             continue
         for slip, note in SLIPS.items():
             if _close(value.get(name), slips[slip][name], tol=1e-7):
-                # the recognised slip replaces check_gradients' generic guess
-                part.message = part.message.split("; ", 1)[0] + "; " + note
+                part.cause = note  # the recognised slip replaces check_gradients' generic advice
                 break
     return parts
 
@@ -493,15 +493,14 @@ def _ce_judge(case, value):
     if not np.all(np.isfinite(a)):
         _add(part, "compute softmax the stable way: subtract each row's maximum before exponentiating")
     elif n > 1 and _close(a, n * losses.softmax_cross_entropy_grad(z, y)):
-        part.message = (part.message.split("; ", 1)[0] + f"; it is N = {n} times the right gradient: "
-                        "divide by N, the loss is the mean over the batch")
-    elif not any(w in part.message for w in ("times the numeric one", "constant multiple", "wrong sign")):
-        # not a scale or sign slip: replace check_gradients' generic guess with the rule itself
+        part.cause = "it is N times the right gradient (N the batch size): divide by N, the loss is the mean over the batch"
+    elif part.cause == CHAIN_RULE_ADVICE:
+        # no confirmed scale or sign slip: replace check_gradients' generic advice with the rule itself
         note = "dL/dlogits = (softmax(logits) - Y) / N, with Y the one-hot targets"
         if y.ndim == 1:
             note = ("y holds integer class labels here: turn them into one-hot rows first, "
                     "Y = np.zeros_like(logits); Y[np.arange(N), y] = 1; then (softmax(logits) - Y) / N")
-        part.message = part.message.split("; ", 1)[0] + "; " + note
+        part.cause = note
     return parts
 
 

@@ -395,8 +395,7 @@ def step_judge(rule: Rule):
                 hints.insert(0, h)
             advice = "; ".join(h for h in hints if h)
         if advice:
-            first = next(p for p in parts if not p.ok)
-            first.message += f" -> {advice}"
+            next(p for p in parts if not p.ok).cause = advice
         return parts
 
     return judge
@@ -665,8 +664,7 @@ def path_judge(rule: Rule):
                 if rule.name == "adam":
                     advice += " and how t enters the bias correction"
         if advice:
-            earliest = next(p for n, p in zip(names, parts) if first[n] == k)
-            earliest.message += f" -> at step {k}: {advice}"
+            next(p for n, p in zip(names, parts) if first[n] == k).cause = advice
         return parts
 
     return judge

@@ -90,15 +90,6 @@ def _fmt(v: float) -> str:
     return f"{float(v):.4g}"
 
 
-def _set_hint(part: Part, hint: str) -> None:
-    """Replace the generic hint after a gradient check's ``(expected <= t)`` with a specific one."""
-    msg = part.message
-    cut = msg.find(")", msg.find("(expected <="))
-    if msg.find("(expected <=") >= 0 and cut >= 0:
-        msg = msg[: cut + 1]
-    part.message = f"{msg}; {hint}"
-
-
 def _dict_grads(value, params: dict):
     """The student's dict of gradients, or a failed Part saying why not."""
     if not isinstance(value, dict):
@@ -133,7 +124,7 @@ def _penalty_judge(kind: str):
             kinks = {k: (0.0,) for k in work} if kind == "l1" else None
             got = gradient_parts(lambda p: penalty(p, lam), work, present, kinks=kinks)
             for k, part in zip(work, got):  # one part per key of work, in order
-                if part.ok or "shape" in part.message:
+                if part.ok or present[k].shape != np.shape(params[k]):
                     continue
                 if k.startswith("W"):
                     w = np.asarray(params[k], dtype=np.float64)
@@ -152,10 +143,11 @@ def _penalty_judge(kind: str):
                                 hint = f"yours has the wrong sign: the gradient of the penalty is +{rule}"
                             else:
                                 hint = f"yours is {r:.4g} times {rule}"
-                    _set_hint(part, hint)
+                    part.cause = hint
                 else:
-                    part.message = (f"d{k}: should be all zeros: only the weight matrices (keys starting with 'W') "
-                                    "are penalised; biases and gamma/beta are not")
+                    part.message = f"d{k}: should be all zeros"
+                    part.cause = ("only the weight matrices (keys starting with 'W') are penalised; biases and "
+                                  "gamma/beta are not")
             parts += got
         if kind == "l1":  # sign(0) = 0: the check above skips entries at the kink, so test them here
             for k, w in params.items():
@@ -279,9 +271,7 @@ def _drop_judge(case, value):
         if not part.ok:
             o, _ = as_numeric(out, "out")
             if o is not None and o.shape == x.shape:
-                hint = _scale_hint(x, o.astype(np.float64), given, p_drop)
-                if hint:
-                    part.message += f" ({hint})"
+                part.cause = _scale_hint(x, o.astype(np.float64), given, p_drop)
         return [part, compare_exact("mask (should be the mask you were given)", mask, given)]
     # drawn from rng: check the relation out = x * mask / (1 - p_drop) and how many are kept
     m, why = as_numeric(mask, "mask")
@@ -299,9 +289,7 @@ def _drop_judge(case, value):
     if not rel.ok:
         o, _ = as_numeric(out, "out")
         if o is not None and o.shape == x.shape:
-            hint = _scale_hint(x, o.astype(np.float64), keep, p_drop)
-            if hint:
-                rel.message += f" ({hint})"
+            rel.cause = _scale_hint(x, o.astype(np.float64), keep, p_drop)
     n = keep.size
     frac = keep.mean()
     sd = np.sqrt(max(p_drop * (1 - p_drop), 1e-12) / n)
@@ -340,8 +328,8 @@ def _dropb_judge(case, value):
         if a is not None and a.shape == dout.shape:
             hint = _scale_hint(dout, a.astype(np.float64), mask.astype(bool), p_drop)
             if hint:
-                _set_hint(parts[0], hint.replace("kept entries", "the gradients of kept entries")
-                          + ", exactly as the forward pass scales them")
+                parts[0].cause = (hint.replace("kept entries", "the gradients of kept entries")
+                                  + ", exactly as the forward pass scales them")
     return parts
 
 
@@ -399,7 +387,7 @@ def _bnf_judge(case, value):
             for why, alt in alternatives.items():
                 with np.errstate(all="ignore"):
                     if np.all(np.isfinite(alt)) and _rel(a, alt) < 1e-8:
-                        part.message += f" ({why})"
+                        part.cause = why
                         break
     return [part]
 
@@ -450,7 +438,7 @@ def _bnb_judge(case, value):
             }
             for why, alt in alternatives.items():
                 if _rel(a, alt) < 1e-6:
-                    _set_hint(parts[0], why)
+                    parts[0].cause = why
                     break
     return parts
 
@@ -596,19 +584,19 @@ def _es_hidden(rng):
 def _epoch_part(name, got, expected, hint_late, hint_early):
     if expected is None:
         if got is None:
-            return Part(True)
-        return Part(False, f"{name}: got {got!r}, expected None (patience never runs out in this history)")
+            return Part(True, name=name)
+        return Part(False, f"{name}: got {got!r}, expected None (patience never runs out in this history)", name=name)
     if got is None:
-        return Part(False, f"{name}: got None, expected {expected}")
+        return Part(False, f"{name}: got None, expected {expected}", name=name)
     part = compare_exact(name, got, expected, scalar=True)
     if not part.ok:
         a, _ = as_numeric(got, name)
         if a is not None and a.size == 1:
             g = float(a.ravel()[0])
             if g == expected + 1 and hint_late:
-                part.message += f" ({hint_late})"
+                part.cause = hint_late
             elif g == expected - 1 and hint_early:
-                part.message += f" ({hint_early})"
+                part.cause = hint_early
     return part
 
 
@@ -647,7 +635,7 @@ def _es_judge(case, value):
                      _epoch_part("best_epoch", value[1], best, "", "")]
             for part in parts:
                 if not part.ok:
-                    part.message += f" ({why})"
+                    part.cause = why
             return parts
     tie = any(losses[i] == min(losses[:i]) for i in range(1, len(losses)))
     late = ("one epoch late: stop at the epoch where the number of epochs in a row without improvement "
