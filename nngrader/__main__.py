@@ -6,6 +6,7 @@
 - (nbgrader runs ``alembic`` from PATH when it creates a gradebook: the course's
   ``nbgrader_config.py`` puts the interpreter's bin folder first, for every nbgrader command.)
 
+``python -m nngrader report ASSIGNMENT`` is ours: the class report (:mod:`nngrader.class_report`).
 Everything else is nbgrader's own command line.
 """
 import sys
@@ -15,4 +16,8 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from nbgrader.apps.nbgraderapp import main  # noqa: E402
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["report"]:
+        from nngrader.class_report import main as report
+
+        sys.exit(report(sys.argv[2:]))
     sys.exit(main())

@@ -115,6 +115,8 @@ def test_the_readme_instructor_workflow_runs_as_written(tmp_path):
     assert "mp_neuron: 2 / 2 points" in feedback and "Graded by running your notebook's code" in feedback
     row = h.grades_csv(course, A)[student]
     assert row["status"] == "graded" and float(row["score"]) == TOTAL_AUTO[A], row
+    report = course / "reports" / A / "index.html"
+    assert report.is_file() and "Class report: 01_perceptron" in report.read_text(), log
     with (course / "grades.csv").open(newline="") as f:
         exported = [r for r in csv.DictReader(f) if r["student_id"] == student and r["assignment"] == A]
     assert len(exported) == 1 and float(exported[0]["raw_score"]) == TOTAL_AUTO[A], exported
