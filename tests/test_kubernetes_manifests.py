@@ -366,3 +366,25 @@ def test_readme_loop_uses_the_two_jobs():
     assert "nn-fundamentals-grading" in section  # the Secret the run Jobs need is created there
     for readme in (ROOT / "README.md", DEPLOY / "README.md", DEPLOY / "config.yaml", *K8S.glob("*.yaml")):
         assert "grade-job.yaml" not in readme.read_text(), readme
+
+
+def test_what_a_deployer_fills_in_is_plainly_a_placeholder():
+    # before: ghcr.io/your-org/... and github.com/your-org/... looked like working addresses, and the
+    # README opened with a Binder badge that led nowhere
+    placeholder = "registry.invalid/your-registry/nn-fundamentals"
+    files = [ROOT / "README.md", *(p for p in DEPLOY.rglob("*") if p.is_file())]
+    for path in files:
+        text = path.read_text()
+        assert "your-org" not in text, path
+        if path.suffix == ".md":  # a clickable link to a placeholder only inside a code block, as a template
+            fenced = False
+            for line in text.splitlines():
+                fenced = not fenced if line.startswith("```") else fenced
+                assert fenced or not re.search(r"\]\(https?://[^)]*(OWNER|REPOSITORY|FILL-IN)", line), (path, line)
+    yaml_text = "".join(p.read_text() for p in files if p.suffix == ".yaml")
+    images = set(re.findall(r"image: (\S+)", yaml_text)) | set(re.findall(r"name: (\S+/nn-fundamentals)\b", yaml_text))
+    assert images == {f"{placeholder}:0.1.0", placeholder}, images  # .invalid never resolves: fails loudly
+    for readme in (ROOT / "README.md", DEPLOY / "README.md"):
+        for line in readme.read_text().splitlines():
+            if line.startswith(("REPO=", "IMAGE=", "A=01_perceptron IMAGE=")):
+                assert "=FILL-IN " in line, line
