@@ -227,6 +227,7 @@ def test_feedback_states_a_cause_once_with_where_and_how_often(graded):
     assert text.count(cause) == 1
     assert "(dW1, db1, dW2, db2, dW3, db3; 8 of 8 cases)" in text
     assert "a3 (1 - a3)" not in text and "sigma'(z3) =" not in text
+    assert "summed over the batch" not in text  # the bias hint came from the chain-rule error upstream
 
 
 def test_same_submission_same_grade(graded):

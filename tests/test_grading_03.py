@@ -51,7 +51,7 @@ WRONG = {
     # tanh'(z) written as 1 - tanh(z): the square is missing
     "wrong_tanh": ({"backward_code": backward_with(tanh_d="1 - c['a1']")},
                    {"twolayer_backward": PARTIAL},
-                   ["dW1: relative error", "1 - tanh(z)^2, the square is missing"]),
+                   ["dW1: relative error", "taken as 1 - tanh(z), which is not the derivative of tanh"]),
     # sigmoid'(z) taken as sigmoid(z): every gradient is off
     "wrong_sigmoid": ({"backward_code": backward_with(
         dz2="-(Y / c['y_hat'] - (1 - Y) / (1 - c['y_hat'])) / N * c['y_hat']")},

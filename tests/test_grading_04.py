@@ -63,7 +63,7 @@ def adam_step(w, g, m, v, t, lr, beta1, beta2, eps):
 ''',
     }, {"optim_adam": PARTIAL},
         ["this is Adam without bias correction (the slide's slip 6)",
-         "about 3.2 times *larger*, not smaller"]),
+         "divide m by (1 - beta1**t) and v by (1 - beta2**t) before the step"]),
     # slip 5: eps inside the square root; only the cases with a large eps notice
     "adagrad_eps_inside_root": ({
         "optim_adagrad_solution": '''

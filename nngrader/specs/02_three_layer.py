@@ -371,8 +371,10 @@ def _slip_hints(loss: str) -> dict:
                "dJ/dz3 for the cross-entropy again, from dJ/da3 and da3/dz3, and simplify")
     return {
         "output_error_slip": out,
-        "sigmoid_as_s_out": "it matches sigma'(z3) written as sigma(z3); the derivative is sigma(z3) (1 - sigma(z3))",
-        "sigmoid_as_s_hidden": "it matches sigma'(z2) written as sigma(z2); the derivative is sigma(z2) (1 - sigma(z2))",
+        "sigmoid_as_s_out": "it matches sigma'(z3) written as sigma(z3), which is not the sigmoid's derivative: "
+                            "derive sigma'(z) again",
+        "sigmoid_as_s_hidden": "it matches sigma'(z2) written as sigma(z2), which is not the sigmoid's derivative: "
+                               "derive sigma'(z) again",
         "no_transpose_W2": "it matches backpropagating through W2 without its transpose: layer 1 receives delta2 @ W2.T",
     }
 

@@ -157,8 +157,8 @@ def _slip_grads(X, Y, p, slip: str) -> dict:
 
 
 SLIPS = {
-    "tanh_no_square": "it matches the gradient you get with tanh'(z) = 1 - tanh(z): the derivative is "
-                      "1 - tanh(z)^2, the square is missing",
+    "tanh_no_square": "it matches the gradient you get with tanh'(z) taken as 1 - tanh(z), which is not the "
+                      "derivative of tanh: derive it again (Task 2.1 asks for it too)",
     "sigmoid_as_s": "it matches the gradient you get with sigmoid'(z) = sigmoid(z): the derivative is "
                     "s(1 - s); with cross-entropy the output error simplifies to (y_hat - y) / N",
     "sigmoid_twice": "it matches (y_hat - y) * sigmoid'(z2) / N: for a sigmoid output with cross-entropy, "

@@ -240,8 +240,7 @@ def _slips(rule: Rule):
 
         return [
             ("this is Adam without bias correction (the slide's slip 6): divide m by (1 - beta1**t) and v by "
-             "(1 - beta2**t) before the step. (At the default betas the uncorrected first step is about 3.2 times "
-             "*larger*, not smaller)", lambda *a: base(*a, c1=False, c2=False)),
+             "(1 - beta2**t) before the step", lambda *a: base(*a, c1=False, c2=False)),
             ("only m is bias-corrected; v_hat = v / (1 - beta2**t) as well", lambda *a: base(*a, c2=False)),
             ("only v is bias-corrected; m_hat = m / (1 - beta1**t) as well", lambda *a: base(*a, c1=False)),
             ("the bias correction uses t - 1; t is the number of this step (1 for the first step) and "
