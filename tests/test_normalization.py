@@ -1,8 +1,11 @@
-"""Tests for nnkit.normalization: BatchNorm (training and inference) and LayerNorm.
+"""Tests for nnkit.normalization: BatchNorm (training and inference), LayerNorm, GroupNorm, InstanceNorm.
 
 Gradient checks cover x, gamma and beta in both modes; running statistics follow PyTorch's
 momentum convention and its unbiased running variance; oracle tests against
-torch.nn.BatchNorm1d / torch.nn.LayerNorm in float64 (relative error <= 1e-10).
+torch.nn.BatchNorm1d / torch.nn.LayerNorm and torch.nn.functional.group_norm / instance_norm
+in float64 (relative error <= 1e-10). Group norm is checked against an independent loop over
+samples and groups, and the identities "layer norm = group norm with 1 group" and "instance
+norm = group norm with C groups" against formulas and PyTorch's own layer_norm.
 """
 import numpy as np
 import pytest
@@ -10,12 +13,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnkit._validate import ShapeError
-from nnkit.gradcheck import numerical_gradient_array, rel_error
+from nnkit.gradcheck import check_gradients, check_layer, check_model, numerical_gradient_array, rel_error
+from nnkit.layers import Activation, Dense
+from nnkit.model import Sequential
 from nnkit.normalization import (
     BatchNorm,
+    GroupNorm,
+    InstanceNorm,
     LayerNorm,
     batchnorm_backward,
     batchnorm_forward,
+    group_norm_backward,
+    group_norm_forward,
+    instance_norm_backward,
+    instance_norm_forward,
     layernorm_backward,
     layernorm_forward,
 )
@@ -288,3 +299,318 @@ def test_property_normalization_shapes_and_dtypes(n, d, dtype, kind, training):
     assert all(g.dtype == dtype and g.shape == (d,) for g in grads.values())
     if kind == "batch":
         assert layer.running_mean.dtype == dtype and layer.running_var.dtype == dtype
+
+
+# =========================================================================== GroupNorm / InstanceNorm
+def _gn_inputs(rng, shape):
+    C = shape[1]
+    x = rng.standard_normal(shape) * 2 + 1
+    return x, rng.uniform(0.5, 1.5, C), rng.standard_normal(C)
+
+
+def _group_norm_by_loops(x, gamma, beta, G, eps):
+    """An independent reference: one sample and one group at a time, numpy's mean and var."""
+    N, C = x.shape[:2]
+    out = np.empty_like(x)
+    per = C // G
+    for n in range(N):
+        for g in range(G):
+            block = x[n, g * per:(g + 1) * per]
+            out[n, g * per:(g + 1) * per] = (block - block.mean()) / np.sqrt(block.var() + eps)  # var: ddof=0
+    shape = (C,) + (1,) * (x.ndim - 2)
+    return out * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def test_group_norm_hand_worked():
+    # one sample, 4 channels, 2 groups: [1, 3 | 2, 6]
+    # group 0: mu = 2, biased var = 1 -> [-1, 1] ; group 1: mu = 4, var = 4 -> [-1, 1]
+    x = np.array([[1.0, 3.0, 2.0, 6.0]])
+    out, _ = group_norm_forward(x, np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 0.0, 0.0, 0.5]), 2, eps=0.0)
+    assert np.allclose(out, [[-1.0, 2.0, -3.0, 4.5]], rtol=1e-15)
+
+
+def test_instance_norm_hand_worked():
+    # one sample, 2 channels of 2 positions: [[0, 2], [1, 5]]
+    # channel 0: mu = 1, var = 1 -> [-1, 1] ; channel 1: mu = 3, var = 4 -> [-1, 1]
+    x = np.array([[[0.0, 2.0], [1.0, 5.0]]])
+    out, _ = instance_norm_forward(x, np.array([2.0, 1.0]), np.array([0.0, 1.0]), eps=0.0)
+    assert np.allclose(out, [[[-2.0, 2.0], [0.0, 2.0]]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape, G", [((5, 6), 3), ((5, 6), 1), ((5, 6), 6), ((3, 6, 4), 2), ((2, 4, 3, 5), 2),
+                                      ((2, 4, 3, 5), 4), ((2, 2, 2, 2, 3), 1)])
+def test_group_norm_matches_loops_over_samples_and_groups(shape, G, rng):
+    x, gamma, beta = _gn_inputs(rng, shape)
+    out, _ = group_norm_forward(x, gamma, beta, G, eps=1e-5)
+    assert out.shape == x.shape
+    assert rel_error(out, _group_norm_by_loops(x, gamma, beta, G, 1e-5)) < 1e-13
+
+
+def test_layer_norm_is_group_norm_with_one_group(rng):
+    # 2-D: the features are the channels, one group holds them all
+    x, gamma, beta = _gn_inputs(rng, (5, 7))
+    ln, ln_cache = layernorm_forward(x, gamma, beta)
+    gn, gn_cache = group_norm_forward(x, gamma, beta, num_groups=1)
+    assert np.array_equal(ln, gn)
+    dout = rng.standard_normal(x.shape)
+    for a, b in zip(layernorm_backward(dout, ln_cache), group_norm_backward(dout, gn_cache)):
+        assert np.array_equal(a, b)
+    # the independent formula: per row, over the features
+    x_hat = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+    assert rel_error(gn, gamma * x_hat + beta) < 1e-13
+    # images: one group = every channel and position of a sample, like layer norm over (C, H, W)
+    x4 = rng.standard_normal((3, 4, 2, 5))
+    out, _ = group_norm_forward(x4, np.ones(4), np.zeros(4), num_groups=1)
+    mu = x4.mean(axis=(1, 2, 3), keepdims=True)
+    assert rel_error(out, (x4 - mu) / np.sqrt(x4.var(axis=(1, 2, 3), keepdims=True) + 1e-5)) < 1e-13
+
+
+def test_instance_norm_is_group_norm_with_C_groups(rng):
+    x, gamma, beta = _gn_inputs(rng, (3, 4, 2, 5))
+    inst, cache_i = instance_norm_forward(x, gamma, beta)
+    gn, cache_g = group_norm_forward(x, gamma, beta, num_groups=4)
+    assert np.array_equal(inst, gn)
+    dout = rng.standard_normal(x.shape)
+    for a, b in zip(instance_norm_backward(dout, cache_i), group_norm_backward(dout, cache_g)):
+        assert np.array_equal(a, b)
+    # the independent formula: per sample and channel, over the positions (axes 2, 3)
+    x_hat = (x - x.mean(axis=(2, 3), keepdims=True)) / np.sqrt(x.var(axis=(2, 3), keepdims=True) + 1e-5)
+    assert rel_error(inst, gamma[:, None, None] * x_hat + beta[:, None, None]) < 1e-13
+
+
+def test_group_norm_standardizes_each_group_and_ignores_other_samples(rng):
+    x = rng.standard_normal((4, 6, 10)) * 5 + 3
+    out, _ = group_norm_forward(x, np.ones(6), np.zeros(6), 3)
+    groups = out.reshape(4, 3, -1)
+    assert np.allclose(groups.mean(axis=2), 0.0, atol=1e-12)
+    assert np.allclose(groups.var(axis=2), 1.0, rtol=1e-4)
+    # no batch statistics: a batch of one gives the same rows, and rescaling sample 0 changes nothing
+    one, _ = group_norm_forward(x[1:2], np.ones(6), np.zeros(6), 3)
+    assert np.allclose(one, out[1:2], rtol=1e-14, atol=1e-14)
+    x2 = x.copy()
+    x2[0] = 10 * x2[0] - 7
+    out2, _ = group_norm_forward(x2, np.ones(6), np.zeros(6), 3)
+    assert np.allclose(out2, out, atol=1e-5)
+
+
+def _check_norm_backward(forward, backward, x, gamma, beta, rng):
+    """nnkit.gradcheck on x, gamma and beta of a forward/backward pair, through a random dout."""
+    tensors = {"x": x.copy(), "gamma": gamma.copy(), "beta": beta.copy()}
+
+    def f(p):
+        return forward(p["x"], p["gamma"], p["beta"])[0]
+
+    def analytic(dout):
+        _, cache = forward(tensors["x"], tensors["gamma"], tensors["beta"])
+        dx, dgamma, dbeta = backward(dout, cache)
+        return {"x": dx, "gamma": dgamma, "beta": dbeta}
+
+    res = check_gradients(f, tensors, analytic, rng=rng)
+    assert res.passed, str(res)
+
+
+@pytest.mark.parametrize("shape, G", [((5, 6), 3), ((5, 6), 1), ((3, 6, 4), 2), ((2, 4, 3, 3), 2), ((2, 4, 3, 3), 4)])
+def test_group_norm_gradcheck_x_gamma_beta(shape, G, rng):
+    x, gamma, beta = _gn_inputs(rng, shape)
+    _check_norm_backward(lambda a, b, c: group_norm_forward(a, b, c, G), group_norm_backward, x, gamma, beta, rng)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 5), (2, 3, 2, 3)])
+def test_instance_norm_gradcheck_x_gamma_beta(shape, rng):
+    x, gamma, beta = _gn_inputs(rng, shape)
+    _check_norm_backward(instance_norm_forward, instance_norm_backward, x, gamma, beta, rng)
+
+
+def test_layernorm_gradcheck_with_nnkit_gradcheck(rng):
+    x, gamma, beta = _gn_inputs(rng, (4, 6))
+    _check_norm_backward(layernorm_forward, layernorm_backward, x, gamma, beta, rng)
+
+
+def test_group_and_instance_norm_do_not_mutate_arguments(rng):
+    x, gamma, beta = _gn_inputs(rng, (2, 4, 3))
+    dout = rng.standard_normal(x.shape)
+    saved = [a.copy() for a in (x, gamma, beta, dout)]
+    for fwd, bwd in ((lambda *a: group_norm_forward(*a, 2), group_norm_backward),
+                     (instance_norm_forward, instance_norm_backward)):
+        out, cache = fwd(x, gamma, beta)
+        out += 1.0  # the caller owns the output
+        bwd(dout, cache)
+    for a, c in zip((x, gamma, beta, dout), saved):
+        assert np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (4, 6, 3), (2, 6, 2, 3)])
+def test_group_norm_layer(shape, rng):
+    layer = GroupNorm(3, 6)
+    assert set(layer.params) == {"gamma", "beta"} and layer.n_params == 12
+    assert repr(layer) == "GroupNorm(3, 6, eps=1e-05)"
+    layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 6)
+    layer.params["beta"][:] = rng.standard_normal(6)
+    x = rng.standard_normal(shape)
+    a, _ = layer.forward(x, training=True)
+    b, _ = layer.forward(x, training=False)
+    assert np.array_equal(a, b)  # no train/inference difference
+    res = check_layer(layer, x, rng)
+    assert res.passed, str(res)
+
+
+def test_instance_norm_layer(rng):
+    layer = InstanceNorm(3)
+    assert set(layer.params) == {"gamma", "beta"} and layer.n_params == 6
+    assert repr(layer) == "InstanceNorm(3, eps=1e-05)"
+    layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 3)
+    layer.params["beta"][:] = rng.standard_normal(3)
+    x = rng.standard_normal((2, 3, 4, 2))
+    a, _ = layer.forward(x, training=True)
+    b, _ = layer.forward(x, training=False)
+    assert np.array_equal(a, b)
+    res = check_layer(layer, x, rng)
+    assert res.passed, str(res)
+
+
+def test_group_norm_in_a_sequential_model(rng):
+    model = Sequential([Dense(4, 6, rng), GroupNorm(2, 6), Activation("tanh"), Dense(6, 3, rng)])
+    assert model.param_names == ("W1", "b1", "gamma2", "beta2", "W3", "b3")
+    x = rng.standard_normal((5, 4))
+    y = rng.integers(0, 3, 5)
+    res = check_model(model, x, y, "softmax_cross_entropy", include_input=True)
+    assert res.passed, str(res)
+
+
+def test_group_and_instance_norm_errors(rng):
+    x, gamma, beta = _gn_inputs(rng, (2, 6, 3))
+    with pytest.raises(ValueError, match="num_groups must divide the number of channels C = 6; got num_groups=4"):
+        group_norm_forward(x, gamma, beta, 4)
+    with pytest.raises(ValueError, match="num_groups must be an integer >= 1; got 0"):
+        group_norm_forward(x, gamma, beta, 0)
+    with pytest.raises(TypeError, match="num_groups must be an integer"):
+        group_norm_forward(x, gamma, beta, 2.0)
+    with pytest.raises(ShapeError, match=r"gamma and beta must have shape \(6,\).*\(2, 6, 3\); got gamma \(3,\), beta \(6,\)"):
+        group_norm_forward(x, gamma[:3], beta, 2)
+    with pytest.raises(ShapeError, match=r"x must be \(N, C\) or \(N, C, \*spatial\); got shape \(6,\)"):
+        group_norm_forward(x[0, :, 0], gamma, beta, 2)
+    with pytest.raises(ValueError, match="x is empty"):
+        group_norm_forward(np.zeros((0, 6)), gamma, beta, 2)
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        group_norm_forward(x > 0, gamma, beta, 2)
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        group_norm_forward(x, gamma, beta, 2, eps=-1e-5)
+    _, cache = group_norm_forward(x, gamma, beta, 2)
+    with pytest.raises(ShapeError, match=r"dout must have the shape of the forward output \(2, 6, 3\); got \(2, 6\)"):
+        group_norm_backward(np.ones((2, 6)), cache)
+    # instance norm needs spatial dimensions, and more than one position
+    with pytest.raises(ShapeError, match=r"instance_norm_forward: x must have spatial dimensions.*got shape \(2, 6\)"):
+        instance_norm_forward(x[:, :, 0], gamma, beta)
+    with pytest.raises(ValueError, match="more than one spatial position"):
+        instance_norm_forward(x[:, :, :1], gamma, beta)
+    # integer input is converted (as elsewhere in nnkit), not refused
+    out, _ = group_norm_forward(np.arange(12).reshape(2, 6), np.ones(6), np.zeros(6), 3)
+    assert out.dtype == np.float64
+
+
+def test_group_and_instance_norm_layer_errors():
+    with pytest.raises(ValueError, match="num_groups must divide the number of channels C = 6; got num_groups=4"):
+        GroupNorm(4, 6)
+    with pytest.raises(ValueError, match="num_channels"):
+        GroupNorm(1, 0)
+    with pytest.raises(ValueError, match="eps"):
+        GroupNorm(2, 6, eps=0.0)
+    with pytest.raises(ValueError, match="num_features"):
+        InstanceNorm(-3)
+    with pytest.raises(ValueError, match="eps"):
+        InstanceNorm(3, eps=-1.0)
+    with pytest.raises(ShapeError, match=r"GroupNorm\(2, 6.*\(N, 6\) or \(N, 6, \*spatial\); got \(4, 5\)"):
+        GroupNorm(2, 6).forward(np.ones((4, 5)))
+    with pytest.raises(ShapeError, match=r"InstanceNorm\(3.*\(N, 3, \*spatial\); got \(4, 3\)"):
+        InstanceNorm(3).forward(np.ones((4, 3)))
+    with pytest.raises(ShapeError, match=r"got \(4, 2, 5\)"):
+        InstanceNorm(3).forward(np.ones((4, 2, 5)))
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("shape, G", [((6, 8), 4), ((6, 8), 1), ((3, 6, 5), 3), ((2, 4, 3, 5), 2),
+                                      ((2, 4, 3, 5), 4), ((2, 6, 2, 2, 3), 3)])
+def test_oracle_group_norm_vs_torch(shape, G, torch, rng):
+    x, gamma, beta = _gn_inputs(rng, shape)
+    dout = rng.standard_normal(shape)
+    out, cache = group_norm_forward(x, gamma, beta, G, eps=1e-5)
+    dx, dgamma, dbeta = group_norm_backward(dout, cache)
+    xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    ot = torch.nn.functional.group_norm(xt, G, gt, bt, eps=1e-5)
+    ot.backward(torch.tensor(dout))
+    assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
+    assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
+    assert rel_error(dgamma, gt.grad.numpy()) <= ORACLE_TOL
+    assert rel_error(dbeta, bt.grad.numpy()) <= ORACLE_TOL
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("shape", [(3, 4, 6), (2, 3, 4, 5), (2, 2, 2, 3, 2)])
+def test_oracle_instance_norm_vs_torch(shape, torch, rng):
+    x, gamma, beta = _gn_inputs(rng, shape)
+    dout = rng.standard_normal(shape)
+    out, cache = instance_norm_forward(x, gamma, beta, eps=1e-5)
+    dx, dgamma, dbeta = instance_norm_backward(dout, cache)
+    xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    ot = torch.nn.functional.instance_norm(xt, weight=gt, bias=bt, eps=1e-5)
+    ot.backward(torch.tensor(dout))
+    assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
+    assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
+    assert rel_error(dgamma, gt.grad.numpy()) <= ORACLE_TOL
+    assert rel_error(dbeta, bt.grad.numpy()) <= ORACLE_TOL
+
+
+@pytest.mark.oracle
+def test_oracle_layers_vs_torch_modules_and_the_identities(torch, rng):
+    x, gamma, beta = _gn_inputs(rng, (3, 4, 5, 2))
+    dout = rng.standard_normal(x.shape)
+    cases = [
+        (GroupNorm(2, 4), torch.nn.GroupNorm(2, 4, eps=1e-5)),
+        (InstanceNorm(4), torch.nn.InstanceNorm2d(4, eps=1e-5, affine=True)),
+    ]
+    for ours, theirs in cases:
+        ours.params["gamma"][:] = gamma
+        ours.params["beta"][:] = beta
+        with torch.no_grad():
+            theirs.weight.copy_(torch.tensor(gamma))
+            theirs.bias.copy_(torch.tensor(beta))
+        out, cache = ours.forward(x)
+        dx, grads = ours.backward(dout, cache)
+        xt = torch.tensor(x, requires_grad=True)
+        ot = theirs(xt)
+        ot.backward(torch.tensor(dout))
+        assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL, repr(ours)
+        assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL, repr(ours)
+        assert rel_error(grads["gamma"], theirs.weight.grad.numpy()) <= ORACLE_TOL, repr(ours)
+        assert rel_error(grads["beta"], theirs.bias.grad.numpy()) <= ORACLE_TOL, repr(ours)
+    # PyTorch's own layer norm over (C, H, W) = nnkit's group norm with one group (unit affine)
+    F = torch.nn.functional
+    xt = torch.tensor(x)
+    ones, zeros = np.ones(4), np.zeros(4)
+    ln_t = F.layer_norm(xt, x.shape[1:], eps=1e-5).numpy()
+    assert rel_error(group_norm_forward(x, ones, zeros, 1)[0], ln_t) <= ORACLE_TOL
+    # ... and PyTorch's instance norm = nnkit's group norm with C groups
+    in_t = F.instance_norm(xt, eps=1e-5).numpy()
+    assert rel_error(group_norm_forward(x, ones, zeros, 4)[0], in_t) <= ORACLE_TOL
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 4), groups=st.integers(1, 3), per=st.integers(1, 3), spatial=st.integers(0, 2),
+    dtype=st.sampled_from([np.float32, np.float64]), kind=st.sampled_from(["group", "instance"]),
+)
+def test_property_group_instance_shapes_and_dtypes(n, groups, per, spatial, dtype, kind):
+    C = groups * per
+    rng = np.random.default_rng(n * 100 + C * 10 + spatial)
+    if kind == "instance":
+        spatial = max(spatial, 1)
+        layer = InstanceNorm(C, dtype=dtype)
+    else:
+        layer = GroupNorm(groups, C, dtype=dtype)
+    shape = (n, C) + (3,) * spatial
+    x = rng.standard_normal(shape).astype(dtype)
+    out, cache = layer.forward(x)
+    dx, grads = layer.backward(np.ones_like(out), cache)
+    assert out.shape == x.shape and dx.shape == x.shape
+    assert out.dtype == dtype and dx.dtype == dtype
+    assert all(g.dtype == dtype and g.shape == (C,) for g in grads.values())
