@@ -24,6 +24,10 @@ Conventions (texts disagree; nnkit follows PyTorch and names the alternatives)
 - ``eps`` sits *outside* the square root in Adagrad, RMSprop and Adam (PyTorch), and *inside*
   it in Adadelta (PyTorch, following Zeiler 2012).
 - Adam is bias-corrected (slip 6).  Rprop is PyTorch's variant (iRprop-, slip 4).
+- *Weight decay* means decoupled decay, ``w <- (1 - lr * weight_decay) * w`` applied beside
+  the optimizer's step (:class:`AdamW`, ``torch.optim.AdamW``).  Adding ``lam * w`` to the
+  gradient is *L2 regularization* (``nnkit.training.fit(l2=...)``; ``torch.optim.Adam``'s
+  own ``weight_decay`` argument).  The two are the same thing for plain SGD only.
 
 Every step checks its input first and then updates, so a bad gradient (wrong keys, wrong
 shape, NaN/Inf) raises before anything is changed.  Scratch arrays are allocated per step and
@@ -56,6 +60,7 @@ __all__ = [
     "RMSprop",
     "Adadelta",
     "Adam",
+    "AdamW",
     "Rprop",
     "OPTIMIZERS",
     "get_optimizer",
@@ -638,7 +643,8 @@ class Adam(Optimizer):
     times that: about 3.2 times *larger* for the default betas, and smaller only when
     ``1 - beta1 < sqrt(1 - beta2)`` (for instance beta1 = 0.99, beta2 = 0.999).  Either way
     the uncorrected step size depends on the betas instead of on ``lr``.  This equals PyTorch's
-    ``torch.optim.Adam`` (AMSGrad and weight decay are not included).
+    ``torch.optim.Adam`` (AMSGrad and weight decay are not included; :class:`AdamW` adds
+    decoupled weight decay).
     """
 
     name = "adam"
@@ -689,6 +695,59 @@ class Adam(Optimizer):
             np.divide(m, d, out=d)
             d *= step_size
             p -= d  # p -= step_size * m / (sqrt(v) + eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), exactly as ``torch.optim.AdamW``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate alpha > 0.
+    beta1, beta2, eps
+        As in :class:`Adam` (``eps`` outside the square root).
+    weight_decay : float >= 0
+        Decay rate lambda (PyTorch's default 1e-2).  0 gives exactly :class:`Adam`.
+
+    Notes
+    -----
+    State: ``{"t", "m", "v"}``, as Adam's.  Each step first shrinks the weights, then takes
+    Adam's step with the same gradient ``g`` (it is :class:`Adam`'s update, reused)::
+
+        w <- w - lr * weight_decay * w              # decoupled decay, on the weights before the step
+        m, v, m_hat, v_hat as in Adam (from g alone: the decay never enters them)
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+
+    That order is PyTorch's (``param.mul_(1 - lr * weight_decay)`` before the Adam update);
+    decaying after the step instead would change ``w`` by an extra ``lr * weight_decay`` times
+    the step.  The decay is multiplied by ``lr`` as in PyTorch, so a schedule that lowers ``lr``
+    lowers the decay too (the paper multiplies it by the schedule factor but not by the base
+    rate).  Every array in ``params`` is decayed, biases included, as PyTorch does for one
+    parameter group.
+
+    Why "decoupled": **L2 regularization** adds ``lam * w`` to the gradient, and with Adam that
+    term is then divided by ``sqrt(v_hat)``, so weights with large gradients are barely pulled
+    towards 0 and the pull changes from step to step.  Decoupled decay shrinks every weight by
+    the same factor ``1 - lr * weight_decay`` whatever its gradient history.  For plain SGD the
+    two coincide: ``w - lr * (g + lam * w) = (1 - lr * lam) * w - lr * g``.  (PyTorch's
+    ``torch.optim.Adam(weight_decay=lam)`` is the L2 form; ``torch.optim.AdamW`` this one.)
+    """
+
+    name = "adamw"
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr, beta1, beta2, eps)
+        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "weight_decay": self.weight_decay}
+
+    def _apply(self, work, t):
+        shrink = 1.0 - self.lr * self.weight_decay
+        if shrink != 1.0:
+            for p, *_ in work:
+                p *= shrink  # the weights before this step's Adam update (PyTorch's order)
+        super()._apply(work, t)
 
 
 class Rprop(Optimizer):
@@ -769,7 +828,7 @@ def _pair(value, name: str) -> tuple[float, float]:
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta, Adam, Rprop)
+    cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta, Adam, AdamW, Rprop)
 }
 """Name -> optimizer class, for dropdowns: ``OPTIMIZERS["adam"](lr=1e-3)``."""
 

@@ -22,6 +22,7 @@ from nnkit.optimizers import (
     Adadelta,
     Adagrad,
     Adam,
+    AdamW,
     Momentum,
     Nesterov,
     RMSprop,
@@ -43,6 +44,7 @@ FACTORIES = {
     "adadelta": lambda: Adadelta(),
     "adam": lambda: Adam(lr=0.01),
     "adam_uncorrected": lambda: Adam(lr=0.01, bias_correction=False),
+    "adamw": lambda: AdamW(lr=0.01, weight_decay=0.1),
     "rprop": lambda: Rprop(lr=0.01),
 }
 
@@ -424,6 +426,11 @@ def _oracle_cases():
             lambda: Adam(0.05, beta1=0.8, beta2=0.95, eps=1e-6),
             lambda t, ps: t.optim.Adam(ps, lr=0.05, betas=(0.8, 0.95), eps=1e-6),
         ),
+        "adamw": (
+            lambda: AdamW(0.01, weight_decay=0.1),
+            lambda t, ps: t.optim.AdamW(ps, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1),
+        ),
+        "adamw_default": (lambda: AdamW(), lambda t, ps: t.optim.AdamW(ps)),
         "rprop": (
             lambda: Rprop(0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50)),
             lambda t, ps: t.optim.Rprop(ps, lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50)),
@@ -456,6 +463,166 @@ def test_matches_torch_optim(case, torch, rng):
             err = rel_error(params[k], tparams[k].detach().numpy())
             assert err <= 1e-10, f"{case}: {k} differs from torch at step {step + 1}: rel error {err:.2e}"
     assert state["t"] == 15
+
+
+# ----------------------------------------------------------------------------------------------
+# AdamW: decoupled weight decay, and how it differs from L2 added to the gradient
+# ----------------------------------------------------------------------------------------------
+def test_adamw_hand_step_at_t2():
+    w, state = step1(AdamW(lr=0.1, weight_decay=0.1), w=1.0, g=0.2, t=1, m=0.1, v=0.01)
+    # decay first:  w = 1.0 * (1 - 0.1*0.1) = 0.99
+    # then Adam's t = 2 step from test_adam_hand_step_at_t2 (the same m, v, g):
+    #   m = 0.11, v = 0.01003, step = 0.1 * 0.5789474/2.2399796 = 0.0258461
+    # w = 0.99 - 0.0258461 = 0.9641539
+    assert state["m"]["w"][0] == pytest.approx(0.11, rel=1e-15)  # the decay never enters m, v
+    assert state["v"]["w"][0] == pytest.approx(0.01003, rel=1e-15)
+    assert w == pytest.approx(0.99 - (1 - 0.974153900445542), rel=1e-14)
+    # the order matters: decaying *after* the step would give (1 - 0.0258461) * 0.99 = 0.9644124
+    assert abs(w - (1 - 0.1 * 0.1) * 0.974153900445542) > 2e-4
+
+
+def test_adamw_zero_gradient_only_decays():
+    w, state = step1(AdamW(lr=0.1, weight_decay=0.5), w=2.0, g=0.0)
+    # m = v = 0, so Adam's step is 0/(0 + eps) = 0; only the decay acts: w = 2 * (1 - 0.05) = 1.9
+    assert w == pytest.approx(1.9, rel=1e-15)
+
+
+def test_adamw_with_zero_weight_decay_is_adam_bit_for_bit(rng):
+    shapes = {"W": (4, 3), "b": (3,)}
+    p1 = {k: rng.standard_normal(sh) for k, sh in shapes.items()}
+    p2 = copy.deepcopy(p1)
+    o1, o2 = Adam(0.02, beta1=0.8), AdamW(0.02, beta1=0.8, weight_decay=0.0)
+    s1, s2 = o1.init_state(p1), o2.init_state(p2)
+    for _ in range(30):
+        g = {k: rng.standard_normal(sh) for k, sh in shapes.items()}
+        o1.step(p1, g, s1)
+        o2.step(p2, g, s2)
+    for k in shapes:
+        np.testing.assert_array_equal(p1[k], p2[k])
+        np.testing.assert_array_equal(s1["m"][k], s2["m"][k])
+
+
+def _adam_with_l2_gradient(opt, params, grads_seq, lam):
+    """L2 regularization: the optimizer sees g + lam * w (the 'weight decay' of many slides)."""
+    state = opt.init_state(params)
+    for g in grads_seq:
+        opt.step(params, {k: g[k] + lam * params[k] for k in params}, state)
+    return params
+
+
+def test_adam_with_l2_differs_from_adamw(rng):
+    lam, lr = 0.1, 0.01
+    w0 = {"w": rng.standard_normal(50) * 3}
+    grads_seq = [{"w": rng.standard_normal(50) * np.logspace(-2, 2, 50)} for _ in range(100)]
+    plain = _adam_with_l2_gradient(Adam(lr), copy.deepcopy(w0), grads_seq, 0.0)["w"]  # no regularization
+    l2 = _adam_with_l2_gradient(Adam(lr), copy.deepcopy(w0), grads_seq, lam)["w"]
+    decoupled = copy.deepcopy(w0)
+    opt = AdamW(lr, weight_decay=lam)
+    state = opt.init_state(decoupled)
+    for g in grads_seq:
+        opt.step(decoupled, g, state)
+    decoupled = decoupled["w"]
+    assert np.abs(l2 - decoupled).max() > 0.1  # far above round-off: different algorithms
+    # How far each regularizer moved the weights away from unregularized Adam. Gradient scales run
+    # from 0.01 (first weights) to 100 (last ones). With L2 the pull lam * w is divided by
+    # sqrt(v_hat): the weights with small gradients are pulled hard, those with large gradients
+    # hardly at all. AdamW pulls every weight about the same (1 - lr * lam per step).
+    pull_l2, pull_decoupled = np.abs(l2 - plain), np.abs(decoupled - plain)
+    assert pull_l2[:10].mean() > 20 * pull_l2[-10:].mean()
+    assert 0.5 < pull_decoupled[:10].mean() / pull_decoupled[-10:].mean() < 2.0
+
+
+def test_sgd_with_l2_gradient_equals_decoupled_decay(rng):
+    # w - lr * (g + lam * w) = (1 - lr * lam) * w - lr * g: the one optimizer where the two coincide
+    lam, lr = 0.1, 0.05
+    w_l2 = {"w": rng.standard_normal(20)}
+    w_dec = copy.deepcopy(w_l2)
+    sgd = SGD(lr)
+    s_l2, s_dec = sgd.init_state(w_l2), sgd.init_state(w_dec)
+    for _ in range(50):
+        g = {"w": rng.standard_normal(20)}
+        sgd.step(w_l2, {"w": g["w"] + lam * w_l2["w"]}, s_l2)  # L2 regularization
+        w_dec["w"] *= 1 - lr * lam  # decoupled weight decay, as AdamW does it
+        sgd.step(w_dec, g, s_dec)
+    np.testing.assert_allclose(w_l2["w"], w_dec["w"], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "hp",
+    [
+        {"lr": 1e-3, "weight_decay": 1e-2},
+        {"lr": 0.05, "weight_decay": 0.3, "beta1": 0.8, "beta2": 0.95, "eps": 1e-6},
+        {"lr": 0.01, "weight_decay": 0.0},
+    ],
+    ids=["defaults", "strong_decay", "no_decay"],
+)
+def test_adamw_many_steps_match_torch(hp, torch, rng):
+    shapes = {"W1": (5, 4), "b1": (4,), "W2": (4, 3), "b2": (3,)}
+    params = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    betas = (hp.get("beta1", 0.9), hp.get("beta2", 0.999))
+    kw = dict(lr=hp["lr"], betas=betas, eps=hp.get("eps", 1e-8), weight_decay=hp["weight_decay"])
+    theirs = {"AdamW": torch.optim.AdamW}
+    if hp["weight_decay"] == 0.0:
+        theirs["Adam"] = torch.optim.Adam  # without decay, AdamW is plain Adam
+    tparams = {name: [torch.tensor(v.copy(), dtype=torch.float64) for v in params.values()] for name in theirs}
+    topts = {name: make(tparams[name], **kw) for name, make in theirs.items()}
+    opt = AdamW(**hp)
+    state = opt.init_state(params)
+    for step in range(200):
+        if step == 100:  # a schedule's change of lr changes the decay per step too (lr * weight_decay)
+            opt.lr = hp["lr"] / 4
+            for topt in topts.values():
+                for group in topt.param_groups:
+                    group["lr"] = hp["lr"] / 4
+        grads = {k: rng.standard_normal(s) * (1 + step % 3) for k, s in shapes.items()}
+        opt.step(params, grads, state)
+        for name, topt in topts.items():
+            for p, k in zip(tparams[name], shapes):
+                p.grad = torch.tensor(grads[k])
+            topt.step()
+    for name in theirs:
+        for p, k in zip(tparams[name], shapes):
+            err = rel_error(params[k], p.numpy())
+            assert err <= 1e-10, f"{k}: rel error {err:.2e} against torch.optim.{name} after 200 steps"
+
+
+@pytest.mark.oracle
+def test_oracle_torch_adam_weight_decay_is_l2_not_adamw(torch, rng):
+    # torch.optim.Adam(weight_decay=lam) adds lam * w to the gradient: nnkit Adam on g + lam * w
+    # matches it; torch.optim.AdamW(weight_decay=lam) matches nnkit AdamW; the two pairs differ.
+    lam, lr = 0.1, 0.01
+    w0 = rng.standard_normal(30)
+    grads_seq = [rng.standard_normal(30) * np.logspace(-2, 2, 30) for _ in range(60)]
+    l2 = _adam_with_l2_gradient(Adam(lr), {"w": w0.copy()}, [{"w": g} for g in grads_seq], lam)["w"]
+    ours_w = {"w": w0.copy()}
+    opt = AdamW(lr, weight_decay=lam)
+    state = opt.init_state(ours_w)
+    results = {}
+    for name, make in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        p = torch.tensor(w0.copy())
+        topt = make([p], lr=lr, weight_decay=lam)
+        for g in grads_seq:
+            p.grad = torch.tensor(g)
+            topt.step()
+        results[name] = p.numpy()
+    for g in grads_seq:
+        opt.step(ours_w, {"w": g}, state)
+    assert rel_error(l2, results["adam"]) <= 1e-10
+    assert rel_error(ours_w["w"], results["adamw"]) <= 1e-10
+    assert rel_error(results["adam"], results["adamw"]) > 1e-3
+    # and with SGD, torch's weight_decay (L2) is the decoupled decay lr * lam * w
+    p = torch.tensor(w0.copy())
+    topt = torch.optim.SGD([p], lr=lr, weight_decay=lam)
+    w = {"w": w0.copy()}
+    sgd = SGD(lr)
+    s = sgd.init_state(w)
+    for g in grads_seq:
+        p.grad = torch.tensor(g)
+        topt.step()
+        w["w"] *= 1 - lr * lam
+        sgd.step(w, {"w": g}, s)
+    assert rel_error(w["w"], p.numpy()) <= 1e-10
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,12 +660,13 @@ def test_step_updates_in_place_and_never_touches_grads(name, rng):
 
 
 def test_registry_and_get_optimizer():
-    assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "rprop"}
+    assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "rprop"}
     assert all(issubclass(c, O.Optimizer) for c in OPTIMIZERS.values())
     opt = get_optimizer("momentum", lr=0.1, mu=0.5, convention="ema")
     assert isinstance(opt, Momentum) and opt.mu == 0.5 and opt.convention == "ema"
-    with pytest.raises(ValueError, match="'adam'"):
-        get_optimizer("adamw", lr=0.1)
+    assert get_optimizer("adamw", lr=0.1, weight_decay=0.05).weight_decay == 0.05
+    with pytest.raises(ValueError, match="'adamw'"):
+        get_optimizer("adamax", lr=0.1)
 
 
 def test_repr_shows_hyperparameters():
@@ -506,6 +674,7 @@ def test_repr_shows_hyperparameters():
     assert repr(Momentum(0.1, convention="classical")) == "Momentum(lr=0.1, mu=0.9, convention='classical')"
     assert repr(SGD(0.5)) == "SGD(lr=0.5)"
     assert "bias_correction=False" in repr(Adam(bias_correction=False))
+    assert repr(AdamW()) == "AdamW(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01)"
 
 
 def test_lr_can_be_changed_between_steps_and_is_validated():
@@ -564,9 +733,10 @@ def test_property_float32_tracks_float64(name, seed):
 
 
 @settings(max_examples=15, deadline=None)
-@given(name=st.sampled_from(sorted(FACTORIES)), seed=st.integers(0, 2**32 - 1))
+@given(name=st.sampled_from(sorted(set(FACTORIES) - {"adamw"})), seed=st.integers(0, 2**32 - 1))
 def test_property_zero_gradient_does_not_move_adaptive_or_plain_methods_from_rest(name, seed):
-    # from a fresh state, a zero gradient leaves every optimizer where it is
+    # from a fresh state, a zero gradient leaves every optimizer where it is (except AdamW, whose
+    # decoupled decay shrinks the weights whatever the gradient: see test_adamw_zero_gradient_only_decays)
     p = np.random.default_rng(seed).standard_normal(5)
     before = p.copy()
     opt = FACTORIES[name]()
@@ -614,6 +784,10 @@ def test_other_hyperparameters_validated():
         Momentum(0.1, convention="nesterov")
     with pytest.raises(ValueError, match="eps"):
         Adam(eps=0)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0; got -0.1"):
+        AdamW(weight_decay=-0.1)
+    with pytest.raises(TypeError, match="weight_decay must be a real number"):
+        AdamW(weight_decay="0.1")
     with pytest.raises(ValueError, match="etas"):
         Rprop(etas=(1.2, 0.5))
     with pytest.raises(ValueError, match="step_sizes"):
