@@ -26,8 +26,19 @@ c.CourseDirectory.course_id = "nn-fundamentals"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 
-# Kernel: one cell may run 15 s; a kernel that dies or hangs is replaced (ResilientExecute).
-c.Execute.timeout = 15
+# Time limit: one number for every place a cell runs, nngrader.sandbox.CELL_TIMEOUT (10 s): the
+# student's kernel under `nbgrader validate` and autograde, and the sandbox that grades (below).
+# A cell that runs longer is interrupted in both, and the feedback says which cell ran out of time.
+# A kernel that dies or hangs is replaced (ResilientExecute).
+from nngrader.sandbox import CELL_TIMEOUT  # noqa: E402
+
+c.Execute.timeout = CELL_TIMEOUT
+c.Execute.error_on_timeout = {
+    "ename": "CellTimeoutError",
+    "evalue": f"this cell ran for {CELL_TIMEOUT} s, the limit for one cell, and was interrupted",
+    "traceback": [f"CellTimeoutError: this cell ran for {CELL_TIMEOUT} s, the limit for one cell, and was "
+                  "interrupted. The grader stops a cell at the same limit: make it faster."],
+}
 c.Execute.startup_timeout = 60
 c.Execute.iopub_timeout = 4
 c.Execute.shutdown_kernel = "immediate"  # nothing to save in a grading kernel; saves ~0.2 s a notebook
@@ -46,6 +57,15 @@ c.Exchange.root = _exchange
 
 # A deleted test cell comes back from the gradebook (and is graded) instead of needing a manual grade.
 c.OverwriteCells.add_missing_cells = True
+# ... after whichever cell precedes it (nbgrader's own OverwriteCells fails the whole notebook when
+# that is a locked markdown or helper cell: nngrader/missing_cells.py).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nngrader.missing_cells.RestoreMissingCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 c.Autograde.autograde_preprocessors = [
     "nngrader.preprocessors.ResilientExecute",
@@ -68,8 +88,8 @@ c.GradingJail.memory_mb = 2048  # per process: a cell that allocates more gets M
 c.GradingJail.processes = 128  # processes + threads of one jail (a fork bomb stays inside)
 c.GradingJail.scratch_mb = 512  # the jail's writable tmpfs (home, copy of the submission, /tmp)
 
-# The sandbox that runs student code for the verdicts.
-c.TrustedVerdicts.cell_timeout = 10
+# The sandbox that runs student code for the verdicts: the same limit per cell as the kernel.
+c.TrustedVerdicts.cell_timeout = CELL_TIMEOUT
 c.TrustedVerdicts.time_budget = 240
 
 # Secret for the hidden cases' seeds: keep it in the grader's environment (or in the file

@@ -22,7 +22,7 @@ import sys
 import textwrap
 
 from . import specs
-from .sandbox import Outcome, call_watched, pack, resolve_forbidden, unpack
+from .sandbox import Outcome, argument_names, call_watched, mutated_arguments, pack, resolve_forbidden, unpack
 from .verdict import quiet, run_check
 
 __all__ = ["check", "CheckFailed"]
@@ -53,6 +53,10 @@ class CheckFailed(AssertionError):
 
 
 class _KernelRunner:
+    """Calls the student's functions right here, the way the sandbox calls them: on fresh copies
+    of the arguments, with the same time limit per case (the check's ``timeout``), reporting the
+    arguments a call changed in place (:attr:`Outcome.mutated`)."""
+
     def __init__(self, functions: dict):
         self.functions = functions
 
@@ -60,19 +64,20 @@ class _KernelRunner:
         fn = self.functions.get(function)
         if not callable(fn):
             return Outcome("missing", f"{function} is not defined" if fn is None else f"{function} is not a function")
-        # fresh copies, exactly as the sandbox receives them: the student may modify them freely
+        # fresh copies, exactly as the sandbox receives them; compared with the originals afterwards
         a_struct, arrays = pack(list(args))
         k_struct, arrays = pack(dict(kwargs), arrays)
-        args = unpack(a_struct, arrays, allow_rng=True)
-        kwargs = unpack(k_struct, arrays, allow_rng=True)
+        given_args = unpack(a_struct, arrays, allow_rng=True)
+        given_kwargs = unpack(k_struct, arrays, allow_rng=True)
         # stderr output in a test cell fails it under nbgrader: send the student's to stdout
         with contextlib.redirect_stderr(sys.stdout):
-            r = call_watched(fn, args, kwargs, resolve_forbidden(forbidden), alarm=max(float(timeout), 1.0) * 4)
+            r = call_watched(fn, given_args, given_kwargs, resolve_forbidden(forbidden), alarm=float(timeout))
         out = Outcome(r["status"], r["error"], None, r["forbidden_calls"], r["tampered"])
         if r["status"] == "timeout":
             out.error = f"{function} {r['error']}"
         if r["status"] == "ok":
             out.value = unpack(r["value"], r["arrays"])
+            out.mutated = mutated_arguments((args, kwargs), (given_args, given_kwargs), argument_names(fn))
         return out
 
 

@@ -40,6 +40,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode, default
 
 from .jail import GradingJail
+from .sandbox import CELL_TIMEOUT
 
 __all__ = ["TrustedVerdicts", "ResilientExecute"]
 
@@ -55,7 +56,10 @@ class TrustedVerdicts(NbGraderPreprocessor):
     secret = Unicode(
         "", help="Secret for the hidden cases' seeds (default: $NNGRADER_SECRET, nngrader_secret.txt, built-in)."
     ).tag(config=True)
-    cell_timeout = Float(10.0, help="Seconds one code cell may run in the sandbox.").tag(config=True)
+    cell_timeout = Float(
+        CELL_TIMEOUT, help="Seconds one code cell may run in the sandbox (nbgrader_config.py sets it and "
+                           "Execute.timeout from one number, nngrader.sandbox.CELL_TIMEOUT)."
+    ).tag(config=True)
     time_budget = Float(240.0, help="Seconds the sandbox may spend on one notebook in total.").tag(config=True)
     memory_mb = Integer(
         4096, help="Address-space limit of the sandbox process (MiB); in the jail, GradingJail.memory_mb caps it too."
@@ -95,9 +99,11 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 if index > last_test:
                     break
                 if not is_test_cell(cell):
-                    run = session.exec_cell(index, cell.source)
+                    name = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+                    run = session.exec_cell(index, cell.source, name=name)
                     if run.status not in ("ok", "error"):
-                        self.log.warning("sandbox: %s", run.message)
+                        # kept in the session: a function the cell would define is reported with it
+                        self.log.warning("sandbox: %s %s", run.label(), run.message)
                     continue
                 gid = cell.metadata.nbgrader["grade_id"]
                 points = float(cell.metadata.nbgrader.get("points", 0))

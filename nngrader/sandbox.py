@@ -27,7 +27,9 @@ new child, replays the cells that ran before (skipping the offending one) and ca
 """
 from __future__ import annotations
 
+import ast
 import builtins
+import inspect
 import io
 import json
 import os
@@ -47,12 +49,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Outcome", "Session", "Sandbox", "SandboxError", "pack", "unpack", "call_watched", "resolve_forbidden",
-           "neutralise_magics"]
+__all__ = ["Outcome", "Session", "Sandbox", "SandboxError", "CellRun", "pack", "unpack", "call_watched",
+           "resolve_forbidden", "neutralise_magics", "translate_cell", "mutated_arguments", "argument_names",
+           "CELL_TIMEOUT"]
+
+#: Seconds one notebook cell may run, wherever it runs: the grading sandbox
+#: (``TrustedVerdicts.cell_timeout``) and the student's kernel under ``nbgrader validate`` and
+#: autograde (``Execute.timeout``). nbgrader_config.py sets both from this one number.
+CELL_TIMEOUT = 10
 
 # Taken before any student code runs, so that patching numpy/os in a cell cannot break the channel.
 _np_array, _np_asarray, _savez, _np_load = np.array, np.asarray, np.savez, np.load
 _os_read, _os_write = os.read, os.write
+_signal_signal, _setitimer = signal.signal, signal.setitimer
 _json_dumps, _json_loads = json.dumps, json.loads
 
 _HEADER = struct.Struct("<Q")
@@ -381,34 +390,409 @@ def call_watched(fn, args, kwargs, targets, alarm: float | None = None) -> dict:
     return result
 
 
+def argument_names(fn) -> list[str]:
+    """The names of ``fn``'s positional parameters, to say which argument it changed."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [str(p.name) for p in params if p.kind in kinds]
+
+
+def _first_change(before, after, path: str) -> str:
+    """``path`` (extended to the first changed element) if ``after`` differs from ``before``, else ""."""
+    from .specs import RNG
+
+    if isinstance(before, (RNG, np.random.Generator)):  # a generator is meant to advance
+        return ""
+    try:
+        if isinstance(before, np.ndarray):
+            same = (isinstance(after, np.ndarray) and after.shape == before.shape and after.dtype == before.dtype
+                    and bool(np.array_equal(before, after, equal_nan=before.dtype.kind == "f")))
+            return "" if same else path
+        if isinstance(before, dict):
+            if not isinstance(after, dict) or set(after) != set(before):
+                return path
+            for k, v in before.items():
+                hit = _first_change(v, after[k], f"{path}[{k!r}]")
+                if hit:
+                    return hit
+            return ""
+        if isinstance(before, (list, tuple)):
+            if not isinstance(after, (list, tuple)) or len(after) != len(before):
+                return path
+            for i, (b, a) in enumerate(zip(before, after)):
+                hit = _first_change(b, a, f"{path}[{i}]")
+                if hit:
+                    return hit
+            return ""
+        if before is None or isinstance(before, str):
+            return "" if type(after) is type(before) and after == before else path
+        numbers = (bool, int, float, np.bool_, np.integer, np.floating)
+        if isinstance(before, numbers):
+            if not isinstance(after, numbers):
+                return path
+            return "" if before == after or (before != before and after != after) else path
+        return ""  # nothing else is sent to a student function
+    except Exception:  # noqa: BLE001 - an object that cannot be compared has changed
+        return path
+
+
+def mutated_arguments(before, after, names=()) -> list[str]:
+    """The arguments a call changed in place: ``before`` and ``after`` are ``(args, kwargs)`` as
+    sent and as the function left them; ``names`` the function's parameter names. Each changed
+    argument appears once, as the path to its first changed element (``y_hat``,
+    ``params['W1']``, ``argument 3`` when unnamed). Generators are left out: drawing from one is
+    what it is for."""
+    (b_args, b_kwargs), (a_args, a_kwargs) = before, after
+    b_args, a_args = list(b_args), list(a_args)
+    b_kwargs, a_kwargs = dict(b_kwargs), dict(a_kwargs)
+    names = [str(n) for n in names if isinstance(n, str) and n.isidentifier()]
+    out = []
+    for i, b in enumerate(b_args):
+        label = names[i] if i < len(names) else f"argument {i + 1}"
+        hit = _first_change(b, a_args[i], label) if i < len(a_args) else label
+        if hit:
+            out.append(hit)
+    for k, b in b_kwargs.items():
+        hit = _first_change(b, a_kwargs[k], str(k)) if k in a_kwargs else str(k)
+        if hit:
+            out.append(hit)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
-# the child process
+# IPython syntax: magics and shell escapes, run the way IPython runs them where that is Python
 # --------------------------------------------------------------------------------------------
-_MAGIC = re.compile(r"^(\s*)(%|!|\?)")
+_MAGIC = re.compile(r"^(\s*)(%|!|\?)")  # the fallback when IPython's own parser is unavailable
+_MAX_NESTING = 8
+#: Cell magics whose body IPython runs as Python, like an ordinary cell (``%%timeit`` too, but in
+#: a function of its own). Any other cell magic does not run its body in the notebook's
+#: namespace (``%%bash``, ``%%writefile``, ``%%html``, ``%%script python``...) and is skipped.
+RUN_CELL_MAGICS = ("time", "capture", "prun", "timeit")
+#: Line magics that change nothing the graded code could use: skipped without a note.
+QUIET_LINE_MAGICS = frozenset({
+    "matplotlib", "config", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport", "xmode",
+    "precision", "pinfo", "pinfo2", "pdef", "pdoc", "psource", "pfile", "who", "whos", "who_ls", "lsmagic",
+    "magic", "quickref", "history", "hist", "pwd", "page", "pprint", "colors", "automagic", "autocall",
+    "doctest_mode", "ls", "ll", "clear", "tb", "debug", "notebook",
+})
+
+
+@dataclass
+class Translation:
+    """A notebook cell as the sandbox runs it (:func:`translate_cell`)."""
+
+    code: str | None  # Python to run; None when the cell is skipped
+    magic: str = ""  # the cell magic the cell starts with, e.g. "%%time"
+    note: str = ""  # what the sandbox does differently from IPython, said to the student when it matters
+    scoped: frozenset = frozenset()  # names a %%timeit body defines, which IPython does not keep
+
+
+_transformer = None
+
+
+def _ipython_transform(source: str) -> str | None:
+    """IPython's own translation of a cell (what the kernel runs), or None without IPython."""
+    global _transformer
+    if _transformer is None:
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+        except Exception:
+            _transformer = False
+        else:
+            _transformer = TransformerManager()
+    if not _transformer:
+        return None
+    try:
+        return _transformer.transform_cell(source)
+    except Exception:  # IPython cannot read it either: compiling it reports the error
+        return source
+
+
+def _split_options(line: str, with_value: str, flags: str) -> str:
+    """``line`` without the leading ``-x`` options of a magic (``-n1 -r 3 f(x)`` -> ``f(x)``)."""
+    rest = line.strip()
+    while rest.startswith("-") and len(rest) > 1 and rest[1] != "-":
+        token, _, after = rest.partition(" ")
+        letters = token[1:]
+        for i, ch in enumerate(letters):
+            if ch in with_value:
+                if i == len(letters) - 1:  # the value is the next word
+                    _, _, after = after.strip().partition(" ")
+                break
+            if ch not in flags:
+                return rest
+        rest = after.strip()
+    return rest
+
+
+def _cell_magic_call(code: str):
+    """``(name, line, body)`` when IPython turned the cell into ``run_cell_magic(...)``."""
+    if not code.startswith("get_ipython().run_cell_magic("):
+        return None
+    try:
+        tree = ast.parse(code)
+        call = tree.body[0].value
+        name, line, body = (ast.literal_eval(a) for a in call.args)
+    except Exception:
+        return None
+    return str(name), str(line), str(body)
+
+
+def translate_cell(source: str, _depth: int = 0) -> Translation:
+    """What the sandbox runs for one notebook cell: IPython's syntax turned into Python.
+
+    The cell goes through IPython's own parser (``TransformerManager``, what the kernel uses), so
+    magics, ``!`` lines and ``name?`` are found exactly where IPython finds them (at the start of a
+    statement, indented or not, never inside a string). They become calls of the sandbox's
+    ``get_ipython()``, which does what IPython would do where that is plain Python, and nothing
+    where it is not:
+
+    - ``%time STMT`` and ``%prun STMT`` run STMT in place; ``y = %time EXPR`` assigns EXPR's value.
+    - ``%timeit STMT`` runs STMT once, in a scope of its own (IPython runs it many times, in a
+      function: what it assigns is not kept); ``y = %timeit ...`` assigns None.
+    - ``!cmd`` does nothing; ``x = !cmd`` (and ``x = %sx cmd``) assigns an empty list: there is no
+      shell in the sandbox.
+    - Every other line magic does nothing and returns None (``%matplotlib inline``, ``%pip``...);
+      those that could matter (``%run``, ``%pip``, ...) are noted for the feedback.
+    - A ``%%`` line after the first line of a cell raises UsageError, as in IPython.
+
+    A cell that starts with a cell magic:
+
+    - ``%%time``, ``%%capture [--no-stdout ...] [name]`` and ``%%prun [options] [STMT]``: the body
+      runs as an ordinary cell (magics inside it included); ``name`` gets an empty captured output.
+    - ``%%timeit [options] [SETUP]``: SETUP and the body run once, in a scope of their own, as
+      IPython runs them in a function: what they define is not kept, and the feedback says so.
+    - any other (``%%bash``, ``%%writefile``, ``%%html``, ``%%script``, ``%%debug``...): the cell is
+      skipped (``code`` None), with a note that says why.
+
+    Line numbers are kept: an error is reported at the notebook's line.
+    """
+    lines = source.splitlines()
+    blank = 0
+    while blank < len(lines) and not lines[blank].strip():
+        blank += 1
+    code = _ipython_transform(source)
+    if code is None:  # no IPython: the old rules (magic lines become pass, cell magics skip the cell)
+        if source.lstrip().startswith("%%"):
+            magic = "%%" + source.lstrip()[2:].split(None, 1)[0] if source.lstrip()[2:].strip() else "%%"
+            return Translation(None, magic, f"it starts with {magic}, which the grader cannot run")
+        out = []
+        for line in lines:
+            m = _MAGIC.match(line)
+            if m:
+                line = m.group(1) + "pass  # IPython-only line skipped by the grader"
+            elif re.fullmatch(r"\s*[\w.]+\?\??", line.rstrip()):
+                line = re.match(r"\s*", line).group(0) + "pass"
+            out.append(line)
+        return Translation("\n".join(out))
+    pad = "" if code.startswith("\n" * blank) else "\n" * blank  # IPython drops leading blank lines
+    call = _cell_magic_call(code)
+    if call is None:
+        return Translation(pad + code)
+    name, line, body = call
+    magic = f"%%{name}"
+    first = blank + 1  # the notebook line of the %% line; the body starts on the next one
+    if name not in RUN_CELL_MAGICS:
+        why = ("runs the cell in the debugger, which waits for input" if name == "debug" else
+               "does not run the cell's contents as Python in the notebook")
+        return Translation(None, magic, f"it starts with {magic}, which {why}; the grader skips the cell")
+    if name == "time" and line.replace("--no-raise-error", "").strip():
+        msg = "Can't use statement directly after '%%time'!"
+        return Translation("\n" * (first - 1) + f"get_ipython()._usage_error({msg!r})", magic)
+    if _depth >= _MAX_NESTING:
+        return Translation(None, magic, f"it nests cell magics too deeply; the grader skips the cell")
+    inner = translate_cell(body, _depth + 1)
+    if inner.code is None:
+        return Translation(None, magic + " " + inner.magic, inner.note)
+    body_code = inner.code
+    if name == "timeit":
+        setup = _split_options(line, "nrp", "tcqo")
+        scoped = _bound_names(setup + "\n" + body_code) | inner.scoped
+        run = f"get_ipython()._scoped({setup!r}, {body_code!r}, {first})"
+        note = (f"it starts with %%timeit, which runs the cell in a function of its own, as IPython does: "
+                f"what the cell defines is not kept")
+        return Translation("\n" * (first - 1) + run, magic, note, frozenset(scoped))
+    if name == "capture":
+        names = [w for w in line.split() if not w.startswith("-")]
+        target = names[0] if names and names[0].isidentifier() else ""
+        head = f"{target} = get_ipython()._captured()" if target else ""
+    elif name == "prun":  # a statement on the magic line runs first
+        head = _split_options(line, "DlsT", "rq")
+    else:  # time (its only option, --no-raise-error, is not kept: an error is reported either way)
+        head = ""
+    return Translation("\n" * (first - 1) + head + "\n" + body_code, magic, inner.note, inner.scoped)
 
 
 def neutralise_magics(source: str) -> str | None:
-    """Replace IPython line magics / shell escapes by ``pass``; None for a ``%%`` cell magic."""
-    if source.lstrip().startswith("%%"):
+    """The Python the sandbox runs for a cell (:func:`translate_cell`); None for a skipped cell."""
+    return translate_cell(source).code
+
+
+_DEF_LINE = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)|^(\w+)[ \t]*=[^=]", re.M)
+
+
+def _bound_names(code: str) -> frozenset:
+    """Names a cell binds at its top level (def, class, import, assignment), read from its source."""
+    return _cell_names(code)[0]
+
+
+def _cell_names(code: str) -> tuple[frozenset, bool]:
+    """``(names, complete)``: the names a cell binds at its top level, and whether that is all it
+    can bind (False for code that does not parse, whose ``def`` lines are read instead, and for a
+    ``from ... import *``)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset(a or b for a, b in _DEF_LINE.findall(code)), False
+    names: set = set()
+    complete = True
+
+    def targets(node):
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                names.add(n.id)
+
+    def visit(stmts):
+        for s in stmts:
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(s.name)
+            elif isinstance(s, (ast.Import, ast.ImportFrom)):
+                for a in s.names:
+                    if a.name == "*":
+                        nonlocal complete
+                        complete = False
+                    names.add(a.asname or a.name.split(".")[0])
+            elif isinstance(s, ast.Assign):
+                for t in s.targets:
+                    targets(t)
+            elif isinstance(s, (ast.AnnAssign, ast.AugAssign)):
+                targets(s.target)
+            elif isinstance(s, (ast.For, ast.AsyncFor)):
+                targets(s.target)
+            elif isinstance(s, (ast.With, ast.AsyncWith)):
+                for item in s.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+            for field_ in ("body", "orelse", "finalbody"):
+                if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    visit(getattr(s, field_, []) or [])
+            for h in getattr(s, "handlers", []) or []:
+                visit(h.body)
+
+    visit(tree.body)
+    return frozenset(names), complete
+
+
+class UsageError(Exception):
+    """IPython's error for a magic used the wrong way (a ``%%`` line after a cell's first line)."""
+
+
+class _CapturedIO:
+    """What ``%%capture name`` binds ``name`` to in the sandbox: nothing was captured."""
+
+    stdout = stderr = ""
+    outputs: list = []
+
+    def show(self):
         return None
-    lines = []
-    for line in source.splitlines():
-        m = _MAGIC.match(line)
-        if m:
-            line = m.group(1) + "pass  # IPython-only line skipped by the grader"
-        elif line.rstrip().endswith("?") and re.fullmatch(r"\s*[\w.]+\?\??", line.rstrip()):
-            line = re.match(r"\s*", line).group(0) + "pass"
-        lines.append(line)
-    return "\n".join(lines)
+
+    __call__ = show
 
 
-class _NoIPython:
-    """Stands in for ``get_ipython()`` in the sandbox: every method does nothing."""
+class _SandboxIPython:
+    """``get_ipython()`` in the sandbox: runs the magics that are Python (see :func:`translate_cell`).
+
+    ``notes`` collects, per cell, what was skipped that might have mattered (``%run``, ``!cmd``).
+    Any other attribute is a function that does nothing.
+    """
+
+    def __init__(self):
+        self.notes: list[str] = []
+
+    def _note(self, what: str) -> None:
+        if what not in self.notes and len(self.notes) < 10:
+            self.notes.append(what)
+
+    def _compile(self, source: str, line: int, filename: str, mode: str = "exec"):
+        """Compiled so that an error is reported at the notebook's cell and line."""
+        return compile("\n" * max(line - 1, 0) + source, filename, mode)
+
+    def _run(self, stmt: str, glob: dict, loc, frame):
+        """Run STMT (or evaluate an expression and return its value) in the caller's namespace."""
+        stmt = stmt.strip()
+        if not stmt:
+            return None
+        where = (frame.f_lineno, frame.f_code.co_filename)
+        try:
+            code = self._compile(stmt, *where, "eval")
+        except SyntaxError:
+            exec(self._compile(stmt, *where), glob, loc)
+            return None
+        return eval(code, glob, loc)
+
+    def run_line_magic(self, name, line, _stack_depth=1):
+        name, line = str(name), str(line)
+        if name.startswith("%"):
+            raise UsageError(f"Line magic function `%{name}` not found (a cell magic works only on a cell's first line).")
+        frame = sys._getframe(_stack_depth)
+        glob, loc = frame.f_globals, frame.f_locals
+        if name == "time":
+            if "--no-raise-error" in line.split():
+                try:
+                    return self._run(line.replace("--no-raise-error", "", 1), glob, loc, frame)
+                except Exception:  # noqa: BLE001 - what IPython's option does
+                    return None
+            return self._run(line, glob, loc, frame)
+        if name == "prun":
+            self._run(_split_options(line, "DlsT", "rq"), glob, glob, frame)
+            return None
+        if name == "timeit":  # in a scope of its own: what it binds is dropped, what it reads is there
+            scope = dict(glob) if loc is glob else {**glob, **loc}
+            self._run(_split_options(line, "nrp", "tcqo"), scope, scope, frame)
+            return None
+        if name in ("sx", "system"):
+            self._note("!" + line.strip().split(" ")[0] if line.strip() else "!")
+            return []
+        if name not in QUIET_LINE_MAGICS:
+            self._note(f"%{name}")
+        return [] if name == "who_ls" else None
+
+    def run_cell_magic(self, name, line, cell):
+        self._note(f"%%{name}")
+        return None
+
+    def system(self, cmd, *a, **k):
+        self._note("!" + (str(cmd).strip().split(" ")[0] if str(cmd).strip() else ""))
+        return None
+
+    def getoutput(self, cmd, *a, **k):
+        self.system(cmd)
+        return []
+
+    def _captured(self):
+        return _CapturedIO()
+
+    def _scoped(self, setup: str, body: str, line: int) -> None:
+        """A %%timeit cell: SETUP (on the magic's line) and the body, once, in a scope of their own."""
+        frame = sys._getframe(1)
+        scope, filename = dict(frame.f_globals), frame.f_code.co_filename  # dropped afterwards
+        if setup.strip():
+            exec(self._compile(setup.strip(), line, filename), scope)
+        exec(self._compile(body, line + 1, filename), scope)
+
+    def _usage_error(self, message: str):
+        raise UsageError(message)
 
     def __getattr__(self, name):
         return lambda *a, **k: None
 
 
+# --------------------------------------------------------------------------------------------
+# the child process
+# --------------------------------------------------------------------------------------------
 def _read_exact(fd: int, n: int) -> bytes:
     chunks = []
     while n:
@@ -430,6 +814,62 @@ def _die_with_parent(parent: int) -> None:
         pass
     if parent and os.getppid() != parent:  # the grader is already gone
         os._exit(1)
+
+
+class _CellTimeout(KeyboardInterrupt):
+    """Raised in a cell that reached its time limit: a KeyboardInterrupt, as IPython's kernel gets."""
+
+
+def _exec_cell(source: str, index: int, limit: float, ns: dict) -> dict:
+    """Run one cell's code; past ``limit`` seconds it is interrupted (KeyboardInterrupt), like the
+    kernel's cell at nbgrader's timeout, so what it defined before that stays defined."""
+    state = {"armed": False, "fired": False}
+    error = None
+
+    def on_alarm(signum, frame):
+        if state["armed"]:
+            state["fired"] = True
+            raise _CellTimeout()
+
+    try:
+        try:
+            code = compile(source, f"<cell {index}>", "exec")
+            if limit > 0:
+                _signal_signal(signal.SIGALRM, on_alarm)
+                state["armed"] = True
+                _setitimer(signal.ITIMER_REAL, limit)
+            exec(code, ns)
+        finally:
+            state["armed"] = False
+            if limit > 0:
+                _setitimer(signal.ITIMER_REAL, 0)
+        result = {"ok": True}
+    except BaseException as e:  # noqa: BLE001 - SystemExit included: student code must not end the grader
+        error = e
+        result = {"ok": False, "error": describe_exception(e)}
+    if state["fired"]:  # interrupted at the limit, even if the cell caught the KeyboardInterrupt
+        where = _where(error.__traceback__) if isinstance(error, _CellTimeout) else ""
+        result = {"ok": False, "timeout": True, "where": where}
+    return result
+
+
+def _plain(value, _depth: int = 0):
+    """``value`` with what :func:`pack` cannot send replaced: a Generator by None, any other object
+    by a string naming its type (an argument a function replaced by an object has changed)."""
+    if _depth > _MAX_DEPTH:
+        return "<nested too deeply>"
+    if value is None or isinstance(value, (bool, int, float, str, np.bool_, np.integer, np.floating)):
+        return value
+    if isinstance(value, np.random.Generator):
+        return None
+    if isinstance(value, np.ndarray):
+        return value if value.dtype.kind in _NUM_KINDS else f"<array of {value.dtype}>"
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v, _depth + 1) for v in list(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {str(k): _plain(v, _depth + 1) for k, v in list(value.items())}
+    return f"<{type(value).__name__} object>"
 
 
 def _child_main(rfd: int, wfd: int, memory_mb: int, parent: int = 0) -> None:
@@ -455,11 +895,12 @@ def _child_main(rfd: int, wfd: int, memory_mb: int, parent: int = 0) -> None:
         while view:
             view = view[_write(wfd, view):]
 
+    ipython = _SandboxIPython()
     ns: dict[str, Any] = {
         "__name__": "__main__",
         "__builtins__": builtins,
         "display": lambda *a, **k: None,
-        "get_ipython": lambda: _NoIPython(),
+        "get_ipython": lambda: ipython,
     }
     while True:
         try:
@@ -469,13 +910,10 @@ def _child_main(rfd: int, wfd: int, memory_mb: int, parent: int = 0) -> None:
             return
         op = meta.get("op")
         if op == "exec":
-            source = neutralise_magics(meta.get("source", ""))
-            try:
-                if source is not None:
-                    exec(compile(source, f"<cell {int(meta['cell'])}>", "exec"), ns)
-                reply({"ok": True})
-            except BaseException as e:
-                reply({"ok": False, "error": describe_exception(e)})
+            ipython.notes = []
+            result = _exec_cell(str(meta.get("source", "")), int(meta["cell"]), float(meta.get("limit") or 0), ns)
+            result["notes"] = list(ipython.notes)
+            reply(result)
         elif op == "call":
             name = meta.get("function", "")
             fn = ns.get(name)
@@ -494,6 +932,13 @@ def _child_main(rfd: int, wfd: int, memory_mb: int, parent: int = 0) -> None:
                 targets = []
             r = call_watched(fn, args, kwargs, targets)
             out_arrays = r.pop("arrays")
+            if r["status"] == "ok":
+                # the arguments as the function left them: the parent compares them with what it sent
+                try:
+                    r["after"], out_arrays = pack(_plain([list(args), dict(kwargs)]), out_arrays)
+                except Exception:  # noqa: BLE001 - the comparison is skipped, nothing else
+                    r["after"] = None
+                r["argnames"] = argument_names(fn)
             reply(r, out_arrays)
         elif op == "bye":
             return
@@ -666,31 +1111,65 @@ class Sandbox:
 
 @dataclass
 class Outcome:
-    """What calling one student function produced (sandbox or kernel)."""
+    """What calling one student function produced (sandbox or kernel).
+
+    ``mutated``: the arguments the call changed in place (:func:`mutated_arguments`), e.g.
+    ``["y_hat"]`` or ``["params['W1']"]``; only filled in for a call that returned ("ok").
+    """
 
     status: str  # ok | error | missing | timeout | crashed | protocol | budget
     error: str = ""
     value: Any = None
     forbidden_calls: list = field(default_factory=list)
     tampered: bool = False
+    mutated: list = field(default_factory=list)
+
+
+#: Seconds a cell gets, past its limit, to stop when interrupted before its process is killed.
+INTERRUPT_GRACE = 3.0
 
 
 @dataclass
 class CellRun:
+    """How one notebook cell ran in the sandbox, kept by :class:`Session` to say later why a
+    function is not defined."""
+
     index: int
     status: str  # ok | error | timeout | crashed | protocol | skipped
     message: str = ""
+    name: str = ""  # the cell's nbgrader grade_id, if any
+    seconds: float = 0.0  # how long it ran (timeouts)
+    limit: float = 0.0  # the limit it had (timeouts)
+    binds: frozenset = frozenset()  # names it binds at its top level
+    complete: bool = True  # binds is all it can bind (its code parses, no import *, not skipped)
+    scoped: frozenset = frozenset()  # names a %%timeit body binds, which are not kept
+    notes: list = field(default_factory=list)  # what the sandbox skipped in it that might matter
+    magic: str = ""  # the cell magic it starts with
+
+    def label(self) -> str:
+        """``cell 17 (backward_solution)``: its position in the notebook, counting every cell."""
+        return f"cell {self.index + 1}" + (f" ({self.name})" if self.name else "")
+
+    def failure(self) -> str:
+        """What went wrong, as the end of a sentence that starts with the cell's label."""
+        return self.message
 
 
 class Session:
     """A notebook's code in a sandbox that survives crashes.
 
     ``exec_cell`` runs cells in order; ``call`` calls a student function (the runner interface
-    :func:`nngrader.verdict.run_check` uses). When the child dies or overruns, the next request
+    :func:`nngrader.verdict.run_check` uses). When the child dies or is killed, the next request
     starts a new one and replays every cell that had run (minus the ones that killed a child).
+
+    Time limits: a cell that runs past ``cell_timeout`` is interrupted, as the kernel interrupts
+    it at nbgrader's ``Execute.timeout``: what it defined before that stays defined, and the
+    rest is not run. A cell that does not stop within :data:`INTERRUPT_GRACE` seconds of that is
+    killed with its process and not replayed. Either way :attr:`runs` keeps what happened, and a
+    function that is then not defined is reported with the cell that should have defined it.
     """
 
-    def __init__(self, *, cell_timeout: float = 10.0, time_budget: float = 180.0, max_restarts: int = 6,
+    def __init__(self, *, cell_timeout: float = CELL_TIMEOUT, time_budget: float = 180.0, max_restarts: int = 6,
                  memory_mb: int = 4096, log=None, jail=None):
         self.cell_timeout = cell_timeout
         self.time_budget = time_budget
@@ -709,6 +1188,9 @@ class Session:
     def _left(self) -> float:
         return self.time_budget - (time.monotonic() - self._t0)
 
+    def _limit(self) -> float:
+        return min(self.cell_timeout, max(self._left(), 0.1))
+
     def _ensure(self) -> bool:
         """A live child with every good cell replayed; False when we have given up."""
         while self._sb is None:
@@ -721,13 +1203,16 @@ class Session:
             sb.start()
             ok = True
             for index, source in list(self.cells):
+                limit = self._limit()
                 try:
-                    sb.request({"op": "exec", "cell": index, "source": source}, None,
-                               min(self.cell_timeout, max(self._left(), 0.1)))
+                    sb.request({"op": "exec", "cell": index, "source": source, "limit": limit}, None,
+                               limit + INTERRUPT_GRACE)
                 except SandboxError as e:
                     # a cell that ran before but kills the child on replay: drop it too
                     self.cells = [(i, s) for i, s in self.cells if i != index]
-                    self.runs[index] = CellRun(index, e.kind, f"{e} (on replay)")
+                    old = self.runs.get(index)
+                    self.runs[index] = CellRun(index, e.kind, f"stopped the process it ran in when run again after a restart ({e})",
+                                               name=old.name if old else "", binds=old.binds if old else frozenset())
                     self.restarts += 1
                     ok = False
                     break
@@ -745,21 +1230,80 @@ class Session:
             self._sb = None
 
     # -- the two operations ------------------------------------------------------------------------
-    def exec_cell(self, index: int, source: str) -> CellRun:
-        if self._left() <= 0 or not self._ensure():
-            run = CellRun(index, "skipped", self._gave_up or "grading time budget used up")
+    def exec_cell(self, index: int, source: str, name: str = "") -> CellRun:
+        """Run one notebook cell (``name``: its nbgrader grade_id, used in messages)."""
+        tr = translate_cell(source)
+        binds, complete = _cell_names(tr.code) if tr.code is not None else (frozenset(), False)
+        run = CellRun(index, "ok", name=str(name or ""), magic=tr.magic, scoped=tr.scoped, binds=binds,
+                      complete=complete)
+        if tr.code is None:
+            run.status, run.message = "skipped", f"was not run: {tr.note}"
+        elif self._left() <= 0 or not self._ensure():
+            run.status, run.message = "skipped", f"was not run: {self._gave_up or 'the grading time budget was used up'}"
         else:
+            limit = self._limit()
+            by_budget = limit < self.cell_timeout
+            t0 = time.monotonic()
             try:
-                reply, _ = self._sb.request({"op": "exec", "cell": index, "source": source}, None,
-                                            min(self.cell_timeout, max(self._left(), 0.1)))
-                run = CellRun(index, "ok" if reply.get("ok") else "error", str(reply.get("error", ""))[:500])
-                self.cells.append((index, source))
+                reply, _ = self._sb.request({"op": "exec", "cell": index, "source": tr.code, "limit": limit}, None,
+                                            limit + INTERRUPT_GRACE)
+                self.cells.append((index, tr.code))
+                notes = reply.get("notes")
+                if isinstance(notes, list):
+                    run.notes += [str(n)[:80] for n in notes[:10]]
+                if reply.get("timeout"):
+                    where = str(reply.get("where") or "")
+                    where = f" at {where.split(', ')[-1]}" if where else ""
+                    run.status, run.seconds, run.limit = "timeout", time.monotonic() - t0, limit
+                    run.message = self._too_long(run, f"it was stopped{where} after {run.seconds:.0f} s", by_budget)
+                elif reply.get("ok"):
+                    run.status = "ok"
+                else:
+                    run.status, run.message = "error", str(reply.get("error", ""))[:500]
             except SandboxError as e:
-                what = "did not finish within %g s" % self.cell_timeout if e.kind == "timeout" else str(e)
-                run = CellRun(index, e.kind, f"cell {index + 1} {what}; it was skipped when grading")
+                run.status = e.kind
+                if e.kind == "timeout":
+                    run.seconds, run.limit = time.monotonic() - t0, limit
+                    run.message = self._too_long(
+                        run, f"it did not stop when interrupted and was ended after {run.seconds:.0f} s", by_budget)
+                else:
+                    what = "ended the process it ran in" if e.kind == "crashed" else "corrupted the grading channel"
+                    run.message = f"{what} ({e}); it was skipped from then on"
                 self._lost()
         self.runs[index] = run
         return run
+
+    def _too_long(self, run: CellRun, what: str, by_budget: bool) -> str:
+        if by_budget:
+            return f"ran out of time: {what}, when the grading time budget of {self.time_budget:g} s was used up"
+        return f"ran out of time: {what}; the limit for one cell is {run.limit:g} s"
+
+    def why_missing(self, function: str) -> str:
+        """Why ``function`` may not be defined, from how the cells ran; "" when nothing went wrong.
+
+        The latest cell that binds the name and did not finish (timed out, raised, crashed, was
+        skipped) is named with what happened; otherwise up to two cells that did not run
+        normally are, as cells that may define it.
+        """
+        runs = [self.runs[i] for i in sorted(self.runs)]
+        for r in reversed(runs):
+            if function in r.scoped:
+                return (f": {r.label()} starts with %%timeit, which runs the cell in a function of its own "
+                        f"(as IPython does), so the {function} it defines is not kept; remove the %%timeit line")
+            if function in r.binds and r.status != "ok":
+                return f": {r.label()}, which defines it, {r.failure()}"
+        # cells that may bind it in a way not read from their code: skipped, unparsable, import *,
+        # or using something the grader does not run (%run, !cmd)
+        doubtful = [r for r in runs if (r.status != "ok" and not r.complete) or (r.status == "ok" and r.notes)]
+        if not doubtful:
+            return ""
+        said = []
+        for r in doubtful[-2:]:
+            if r.status != "ok":
+                said.append(f"{r.label()} {r.failure()}")
+            else:
+                said.append(f"{r.label()} uses {', '.join(r.notes)}, which the grader does not run")
+        return f" ({'; '.join(said)}; it may define {function})"
 
     def call(self, function: str, args, kwargs, forbidden, timeout: float) -> Outcome:
         if self._left() <= 0:
@@ -787,10 +1331,19 @@ class Session:
         calls = reply.get("forbidden_calls") or []
         calls = [str(c) for c in calls] if isinstance(calls, list) else []
         outcome = Outcome(status, str(reply.get("error", ""))[:1000], None, calls, bool(reply.get("tampered")))
+        if status == "missing" and outcome.error.endswith("is not defined"):
+            outcome.error += self.why_missing(function)[:600]
         if status == "ok":
             try:
                 outcome.value = unpack(reply.get("value"), out)
             except Exception as e:
                 outcome.status, outcome.error = "protocol", f"the result could not be read ({e})"
+                return outcome
+            if reply.get("after") is not None:
+                try:
+                    after = unpack(reply["after"], out)
+                    names = reply.get("argnames") if isinstance(reply.get("argnames"), list) else []
+                    outcome.mutated = mutated_arguments((args, kwargs), (after[0], after[1]), names)
+                except Exception:  # noqa: BLE001 - a malformed report: compare nothing
+                    outcome.mutated = []
         return outcome
-

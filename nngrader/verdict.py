@@ -234,7 +234,7 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
         tampered = tampered or outcome.tampered
         report.status = outcome.status
         if outcome.status == "ok":
-            _judge(check, case, outcome.value, report)
+            _judge(check, case, outcome.value, report, getattr(outcome, "mutated", ()))
         elif outcome.status == "missing":
             helper = case.function in getattr(check, "helpers", ())
             report.messages.append(outcome.error + (" (run the notebook's cell that defines it, unchanged)" if helper
@@ -271,7 +271,7 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
     return verdict
 
 
-def _judge(check, case, value, report: CaseReport) -> None:
+def _judge(check, case, value, report: CaseReport, mutated=()) -> None:
     """Fill ``report`` from the spec's judgement of one returned value."""
     try:
         with quiet():
@@ -284,6 +284,9 @@ def _judge(check, case, value, report: CaseReport) -> None:
     except Exception as e:
         report.fraction, report.messages = 0.0, [f"the result could not be checked: {type(e).__name__}: {e}"]
         return
+    parts += [Part(False, f"{m} was changed in place", name=m, cause=(  # an argument the call modified
+        "the function changes its arguments in place; the course's functions never modify their arguments: "
+        "work on a copy (x = x.copy()) or build new arrays")) for m in mutated]
     report.fraction = sum(bool(p.ok) for p in parts) / len(parts)
     for p in parts:
         if p.ok:

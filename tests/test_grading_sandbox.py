@@ -63,10 +63,13 @@ def test_unpack_rejects_malformed_or_unexpected_input(struct_, arrays):
 
 
 def test_magics_are_neutralised():
-    assert neutralise_magics("%matplotlib inline\nx = 1\n  !ls") == (
-        "pass  # IPython-only line skipped by the grader\nx = 1\n  pass  # IPython-only line skipped by the grader"
+    # IPython's syntax becomes calls of the sandbox's get_ipython(); a %%time cell runs its body
+    # (tests/test_sandbox_magics.py has the rules); a cell magic that runs no Python is skipped
+    assert neutralise_magics("%matplotlib inline\nx = 1\nif x:\n    !ls") == (
+        "get_ipython().run_line_magic('matplotlib', 'inline')\nx = 1\nif x:\n    get_ipython().system('ls')\n"
     )
-    assert neutralise_magics("%%time\nx = 1") is None
+    assert neutralise_magics("%%time\nx = 1") == "\nx = 1\n"
+    assert neutralise_magics("%%bash\nls") is None
 
 
 # --- the sandbox session -----------------------------------------------------------------------
