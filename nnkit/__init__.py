@@ -6,14 +6,15 @@ One concept per module::
     activations     step ... GELU, softmax (+ Jacobian), log-softmax; registry ACTIVATIONS
     losses          MSE (mean and 1/2 forms), MAE, cross-entropies, KL, Hellinger; registry LOSSES
     layers          Dense, activation layers, inverted Dropout (forward/backward pairs)
-    normalization   BatchNorm, LayerNorm
+    normalization   BatchNorm, LayerNorm, GroupNorm, InstanceNorm
     initializers    zeros/constant, uniform, normal, Xavier/Glorot, He/Kaiming
     model           Sequential / MLP with parameters named W1, b1, ...
-    optimizers      SGD, Momentum (3 conventions), Nesterov, Adagrad, RMSprop, Adadelta, Adam, Rprop
-    schedules       learning-rate schedules
+    optimizers      SGD, Momentum (3 conventions), Nesterov, Adagrad, RMSprop, Adadelta, Adam, AdamW, Rprop
+    schedules       learning-rate schedules: decays, cosine, linear warmup, sequential
     clipping        clipping by value and by norm (global or per tensor)
     regularization  L1/L2 penalties, early stopping
     training        mini-batches and the fit loop
+    lr_finder       the learning-rate range test ("LR finder")
     gradcheck       numerical gradient checking with gradable results
     autodiff        a micrograd-style scalar autodiff
     datasets        offline toy datasets, digits, iris, splitting
@@ -34,7 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "neurons", "activations", "losses", "layers", "normalization", "initializers", "model",
-    "optimizers", "schedules", "clipping", "regularization", "training", "gradcheck",
+    "optimizers", "schedules", "clipping", "regularization", "training", "lr_finder", "gradcheck",
     "autodiff", "datasets", "surfaces", "demos",
 ]
 
