@@ -21,9 +21,18 @@ calls into the nnkit functions the check forbids, matched by the code object's f
 qualified name, so aliases, ``from ... import`` and reloads are all caught. Removing or
 replacing the hook (``sys.setprofile``) is reported as tampering.
 
-The parent enforces deadlines. A cell or call that overruns is killed with its process group;
-so is a child that dies (``os._exit``, ``kill -9`` of itself). :class:`Session` then starts a
-new child, replays the cells that ran before (skipping the offending one) and carries on.
+Cells are the notebook's code as IPython would run it (:func:`translate_cell`: magics, ``!``
+lines). A cell that runs past :data:`CELL_TIMEOUT` is interrupted inside the child, as the
+kernel interrupts it at nbgrader's ``Execute.timeout`` (the same number), so what it defined
+before that stays defined. The parent enforces the deadlines: a cell that does not stop when
+interrupted, or a call that overruns, is killed with its process group; so is a child that dies
+(``os._exit``, ``kill -9`` of itself). :class:`Session` then starts a new child, replays the
+cells that ran before (skipping the offending one) and carries on. It remembers how every cell
+ran (:class:`CellRun`), so that a function that is then not defined is reported with the cell
+that should have defined it: timed out (how long, and the limit), raised, skipped.
+
+After a call returns, the child sends back the arguments as the function left them; the parent
+compares them with what it sent (:func:`mutated_arguments`, :attr:`Outcome.mutated`).
 """
 from __future__ import annotations
 
