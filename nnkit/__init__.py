@@ -18,6 +18,7 @@ One concept per module::
     gradcheck       numerical gradient checking with gradable results
     autodiff        a micrograd-style scalar autodiff
     datasets        offline toy datasets, digits, iris, splitting
+    augmentation    shifts, rotations and noise for the 8x8 digits
     surfaces        loss surfaces for optimizer demos
     demos           the lectures' interactive widgets (ipywidgets + ipympl)
 
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "neurons", "activations", "losses", "layers", "normalization", "initializers", "model",
     "optimizers", "schedules", "clipping", "regularization", "training", "lr_finder", "gradcheck",
-    "autodiff", "datasets", "surfaces", "demos",
+    "autodiff", "datasets", "augmentation", "surfaces", "demos",
 ]
 
 
