@@ -57,6 +57,15 @@ c.Exchange.root = _exchange
 
 # A deleted test cell comes back from the gradebook (and is graded) instead of needing a manual grade.
 c.OverwriteCells.add_missing_cells = True
+# ... after whichever cell precedes it (nbgrader's own OverwriteCells fails the whole notebook when
+# that is a locked markdown or helper cell: nngrader/missing_cells.py).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nngrader.missing_cells.RestoreMissingCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 c.Autograde.autograde_preprocessors = [
     "nngrader.preprocessors.ResilientExecute",
