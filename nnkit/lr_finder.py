@@ -60,6 +60,7 @@ from ._validate import (
     check_probability,
     check_rng,
     check_same_length,
+    shape_str,
 )
 from .losses import get_loss
 from .regularization import l2_grad
@@ -244,7 +245,7 @@ def lr_range_test(
         raise TypeError(f"optimizer must be an nnkit optimizer (init_state, step); got {type(optimizer).__name__}")
     n_in = getattr(model, "n_in", None)
     if n_in is not None and X.shape[1] != n_in:
-        raise ShapeError(f"X must have shape (N, {n_in}) for this model; got {X.shape}")
+        raise ShapeError(f"X must have shape (N, {n_in}) for this model; got {shape_str(X.shape)}")
 
     trial = copy.deepcopy(model)
     opt = copy.copy(optimizer)
@@ -281,10 +282,6 @@ def lr_range_test(
                     )
                 diverged = True
                 break
-            if no_input_grad:
-                _, grads = trial.backward(dout, cache, input_grad=False)
-            else:
-                _, grads = trial.backward(dout, cache)
             avg = beta * avg + (1.0 - beta) * value
             smooth = avg / (1.0 - beta ** (i + 1))
             losses.append(float(value))
@@ -293,6 +290,10 @@ def lr_range_test(
             if smooth > diverge_factor * best:
                 diverged = True
                 break
+            if no_input_grad:
+                _, grads = trial.backward(dout, cache, input_grad=False)
+            else:
+                _, grads = trial.backward(dout, cache)
             if l2:
                 penalty = l2_grad(params, l2)
                 grads = {k: g + penalty[k] for k, g in grads.items()}
