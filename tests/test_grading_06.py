@@ -173,3 +173,15 @@ def test_solution_validates_and_release_fails_every_test(tmp_path):
     out = {k: p.communicate(timeout=600)[0] for k, p in runs.items()}
     assert "Success! Your notebook passes all the tests." in out["solution"], out["solution"]
     assert "Success! The notebook does not pass any tests." in out["invert"], out["invert"]
+
+
+def test_grade_all_gives_the_solution_full_marks_and_the_release_zero(tmp_path):
+    course = new_course(tmp_path)
+    nbgrader(course, "generate_assignment", A, "--force")
+    h.write_submission(course, "solution", A, NB, submission())
+    h.write_submission(course, "release", A, NB, release())
+    proc = h.run_grade_all(course, A)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = h.grades_csv(course, A)
+    assert float(rows["solution"]["score"]) == sum(FULL.values()) and rows["solution"]["jail"] == "bubblewrap"
+    assert float(rows["release"]["score"]) == 0.0
