@@ -216,21 +216,22 @@ def _fwd_judge(case, value):
     got = {k: value.get(k) for k in names}
     if not ok["z1"] and _close(got["z1"], X @ p["W1"]):
         _add(parts[0], "the bias b1 is missing: z1 = X @ W1 + b1")
+    # a named slip when the numbers match it; otherwise the rule, in the message
     if not ok["a1"] and ok["z1"]:
-        hint = "a1 = tanh(z1)"
         if _close(got["a1"], act.sigmoid(ref["z1"])):
-            hint = "that is sigmoid(z1); the hidden unit uses tanh: a1 = tanh(z1)"
-        _add(parts[1], hint)
+            _add(parts[1], "that is sigmoid(z1); the hidden unit uses tanh: a1 = tanh(z1)")
+        else:
+            parts[1].message += " (a1 = tanh(z1))"
     if not ok["z2"] and ok["a1"]:
-        hint = "z2 = a1 @ W2 + b2, shape (N, 2)"
         if _close(got["z2"], ref["a1"] @ p["W2"]):
-            hint = "the bias b2 is missing: z2 = a1 @ W2 + b2"
-        _add(parts[2], hint)
+            _add(parts[2], "the bias b2 is missing: z2 = a1 @ W2 + b2")
+        else:
+            parts[2].message += " (z2 = a1 @ W2 + b2, shape (N, 2))"
     if not ok["y_hat"] and ok["z2"]:
-        hint = "y_hat = sigmoid(z2) = 1 / (1 + exp(-z2))"
         if _close(got["y_hat"], np.tanh(ref["z2"])):
-            hint = "that is tanh(z2); the outputs use the sigmoid: y_hat = 1 / (1 + exp(-z2))"
-        _add(parts[3], hint)
+            _add(parts[3], "that is tanh(z2); the outputs use the sigmoid: y_hat = 1 / (1 + exp(-z2))")
+        else:
+            parts[3].message += " (y_hat = sigmoid(z2) = 1 / (1 + exp(-z2)))"
     return parts
 
 
@@ -496,11 +497,9 @@ def _ce_judge(case, value):
         part.cause = "it is N times the right gradient (N the batch size): divide by N, the loss is the mean over the batch"
     elif part.cause == CHAIN_RULE_ADVICE:
         # no confirmed scale or sign slip: replace check_gradients' generic advice with the rule itself
-        note = "dL/dlogits = (softmax(logits) - Y) / N, with Y the one-hot targets"
-        if y.ndim == 1:
-            note = ("y holds integer class labels here: turn them into one-hot rows first, "
-                    "Y = np.zeros_like(logits); Y[np.arange(N), y] = 1; then (softmax(logits) - Y) / N")
-        part.cause = note
+        # (a rule, not a guessed slip: it presumes nothing about what went wrong)
+        part.cause = ("recheck against the rule dL/dlogits = (softmax(logits) - Y) / N, with Y the one-hot "
+                      "targets (built from y when y holds integer class labels)")
     return parts
 
 

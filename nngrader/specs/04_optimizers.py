@@ -311,6 +311,8 @@ def _scale_hint(name: str, got, expected) -> str:
     got, expected = np.asarray(got, float), np.asarray(expected, float)
     if got.shape != expected.shape or not np.all(np.isfinite(got)) or not np.any(expected):
         return ""
+    if expected.size < 2 or np.allclose(expected, expected.flat[0], rtol=1e-9, atol=0.0):
+        return ""  # one number (or a constant vector) is a multiple of anything: that proves nothing
     c = float(np.vdot(got, expected) / np.vdot(expected, expected))
     if abs(c - 1) < 1e-6 or abs(c) < 1e-12 or rel_error(got, c * expected) > 1e-6:
         return ""
