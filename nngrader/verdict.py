@@ -237,9 +237,11 @@ def run_check(check, runner, secret: str, kinds=("visible", "hidden"), *, points
             _judge(check, case, outcome.value, report, getattr(outcome, "mutated", ()))
         elif outcome.status == "missing":
             helper = case.function in getattr(check, "helpers", ())
-            report.messages.append(outcome.error + (" (run the notebook's cell that defines it, unchanged)" if helper
-                                                    else " (define it and run its cell)"))
-            stop_reason = "not run: " + outcome.error
+            explained = not outcome.error.endswith(("is not defined", "is not a function"))  # the sandbox said why
+            advice = "" if explained else (" (run the notebook's cell that defines it, unchanged)" if helper
+                                           else " (define it and run its cell)")
+            report.messages.append(outcome.error + advice)
+            stop_reason = f"not run: {case.function} is not defined (see {report.tag})"
         else:
             report.messages.append(f"{case.function} {outcome.error}" if outcome.status == "error" else outcome.error)
             if outcome.status in ("timeout", "crashed", "protocol"):
