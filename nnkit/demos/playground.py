@@ -6,7 +6,10 @@ A multilayer perceptron carves the plane into class regions. With no hidden laye
 boundary is a straight line (logistic regression), which cannot separate XOR, circles or
 spirals; each hidden layer of non-linear units bends it. Watching training shows the
 boundary forming, a too-large learning rate making the loss jump, and L2 regularization
-(weight decay) smoothing the boundary and narrowing the gap between training and test loss.
+smoothing the boundary and narrowing the gap between training and test loss. (The optimizer is
+plain SGD, the one case where adding ``lam * W`` to the gradient is the same as weight decay,
+shrinking the weights by ``1 - lr * lam`` per step; with Adam the two differ, see
+:class:`nnkit.optimizers.AdamW` and lecture 8.)
 
 Everything is computed by nnkit: the model is :func:`nnkit.model.MLP`, trained with
 mini-batch gradient descent (:class:`nnkit.optimizers.SGD`, batches of ``batch_size`` from
@@ -23,7 +26,7 @@ hidden : hidden layer sizes as text, e.g. ``"8,8"`` (empty: no hidden layer); ea
     at most 6 layers.
 activation : hidden activation.
 lr : learning rate.
-l2 : L2 strength lambda.
+l2 : L2 strength lambda (penalty ``(lam/2) sum W^2``, its gradient added to the batch gradient).
 play / step : the training frame shown; a frame every ``n_epochs // (n_frames - 1)`` epochs.
 
 Training is lazy (:class:`TrainingRun`): changing any other control builds the new network and
