@@ -9,7 +9,8 @@ Run from the repository root, inside the virtual environment (``make env`` first
 What it does:
 
 1. Builds a synthetic class of ``--students`` (default 20, at least 20 for the targets to count)
-   for every assignment with a spec (``01``-``05``): most students hand in the solution with small
+   for every assignment with a spec, a solution and a release (found, not listed: ``01``-``07``
+   today, ``07_gradient_checker`` included): most students hand in the solution with small
    variations of their own (an extra comment, a scratch cell, a debugging print, blank lines), some
    hand in a plausible wrong answer (the wrong answers of ``tests/test_grading_*.py``, or one
    function left unimplemented), and a couple hand in the release untouched. Who gets what is
