@@ -22,7 +22,9 @@ import sys
 import textwrap
 
 from . import specs
-from .sandbox import Outcome, argument_names, call_watched, mutated_arguments, pack, resolve_forbidden, unpack
+from .sandbox import Outcome
+from .watcher import argument_names, call_watched, mutated_arguments, resolve_forbidden
+from .wire import pack, unpack
 from .verdict import quiet, run_check
 
 __all__ = ["check", "CheckFailed"]

@@ -301,7 +301,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _raised(e: BaseException) -> str:
-    from .sandbox import describe_exception
+    from .watcher import describe_exception
 
     return describe_exception(e)
 
@@ -399,48 +399,72 @@ def _params_after(layer, snapshot: dict) -> dict:
     return out
 
 
-def drive_check_layer(check_layer, recipe: dict, x: np.ndarray, seed: int, kinks=()) -> dict:
+def drive_check_layer(check_layer, recipe: dict, x: np.ndarray, seed: int, kinks=(), twin: str = "") -> dict:
     """Call the student's ``check_layer(layer, x, rng, kinks=kinks)`` on :func:`build_layer` ``(recipe)``.
 
-    ``recipe["dtype"]`` (default float64) is the dtype of the layer and of x. Returns
-    ``{"errors": what check_layer returned, "error": "", "params": {name: how it was left},
-    "x_same": bool}``.
+    ``recipe["dtype"]`` (default float64) is the dtype of the layer and of x. With ``twin`` (a bug
+    of :data:`BUGS`, or "clean"), the same check also runs on the same layer with that bug planted
+    (or without its bug), the same x and the same seed: a check that passes a clean layer is worth
+    something only if it fails the broken one, and the other way round. Returns ``{"errors": ..., "error": "", "twin_errors": ..., "twin_error": "",
+    "params": {name: how it was left}, "x_same": bool}`` (``error``: what check_layer raised).
     """
     dtype = _dtype(recipe.get("dtype", "float64"))
-    layer = build_layer(recipe, dtype)
-    x = np.array(x, dtype=dtype)
-    original = x.copy()
-    snapshot = _snapshot(layer)
-    errors, error = None, ""
-    try:
-        errors = check_layer(layer, x, np.random.default_rng(int(seed)), kinks=tuple(float(k) for k in kinks))
-    except Exception as e:  # noqa: BLE001 - reported to the grader as data
-        error = _raised(e)
-    return {"errors": errors, "error": error, "params": _params_after(layer, snapshot),
-            "x_same": _same_bits(x, original)}
+    report = {"params": {}, "x_same": True}
+    twin_recipe = {**recipe, "bug": "" if twin == "clean" else twin} if twin else None
+    for key, r in (("", recipe), ("twin_", twin_recipe)):
+        if r is None:
+            report.update({"twin_errors": None, "twin_error": ""})
+            continue
+        layer = build_layer(r, dtype)
+        xi = np.array(x, dtype=dtype)
+        original = xi.copy()
+        snapshot = _snapshot(layer)
+        errors, error = None, ""
+        try:
+            errors = check_layer(layer, xi, np.random.default_rng(int(seed)), kinks=tuple(float(k) for k in kinks))
+        except Exception as e:  # noqa: BLE001 - reported to the grader as data
+            error = _raised(e)
+        report.update({key + "errors": errors, key + "error": error})
+        report["params"].update(_params_after(layer, snapshot))
+        report["x_same"] = report["x_same"] and _same_bits(xi, original)
+    return report
 
 
-def drive_find_bug(find_bug, recipe: dict, seed: int) -> dict:
+def drive_find_bug(find_bug, recipe: dict, seed: int, twin=None) -> dict:
     """Call the student's ``find_bug(network, X, rng)`` on :func:`build_network` ``(recipe)``.
 
-    Returns ``{"answer": what find_bug returned, "error": "", "untouched": bool, "unchecked":
-    [...]}``: ``untouched`` is False when the call left a layer's parameters or X changed,
-    ``unchecked`` lists the layers whose backward pass it never ran.
+    With ``twin = (layer index, bug)``, also on the same network with that bug planted in that
+    layer (a search that calls a clean network clean is worth something only if it finds a bug
+    when there is one). Returns ``{"answer": ..., "error": "", "twin_answer": ..., "twin_error": "",
+    "untouched": bool, "unchecked": [...]}``: ``untouched`` is False when a call left a layer's
+    parameters or X changed, ``unchecked`` lists the layers of ``recipe``'s network whose backward
+    pass it never ran.
     """
-    network, X = build_network(recipe)
-    original = X.copy()
-    snapshots = [_snapshot(layer) for layer in network]
-    calls = [0] * len(network)
-    for i, layer in enumerate(network):
-        layer.backward = _counted(layer.backward, calls, i)
-    answer, error = None, ""
-    try:
-        answer = find_bug(network, X, np.random.default_rng(int(seed)))
-    except Exception as e:  # noqa: BLE001 - reported to the grader as data
-        error = _raised(e)
-    untouched = _same_bits(X, original) and not any(_params_after(layer, s) for layer, s in zip(network, snapshots))
-    return {"answer": answer, "error": error, "untouched": untouched,
-            "unchecked": [i for i, n in enumerate(calls) if n == 0]}
+    report = {"untouched": True, "twin_answer": None, "twin_error": ""}
+    runs = [("", recipe)]
+    if twin is not None:
+        i, bug = twin
+        layers = [dict(r) for r in recipe["layers"]]
+        layers[int(i)]["bug"] = str(bug)
+        runs.append(("twin_", {**recipe, "layers": layers}))
+    for key, r in runs:
+        network, X = build_network(r)
+        original = X.copy()
+        snapshots = [_snapshot(layer) for layer in network]
+        calls = [0] * len(network)
+        for j, layer in enumerate(network):
+            layer.backward = _counted(layer.backward, calls, j)
+        answer, error = None, ""
+        try:
+            answer = find_bug(network, X, np.random.default_rng(int(seed)))
+        except Exception as e:  # noqa: BLE001 - reported to the grader as data
+            error = _raised(e)
+        report.update({key + "answer": answer, key + "error": error})
+        report["untouched"] = report["untouched"] and _same_bits(X, original) and not any(
+            _params_after(layer, snap) for layer, snap in zip(network, snapshots))
+        if not key:
+            report["unchecked"] = [j for j, n in enumerate(calls) if n == 0]
+    return report
 
 
 def _counted(backward, calls: list, i: int):

@@ -8,7 +8,9 @@ import pytest
 
 from nngrader import specs
 from nngrader.check import CheckFailed, check
-from nngrader.sandbox import PackError, Session, neutralise_magics, pack, unpack
+from nngrader.cells import neutralise_magics
+from nngrader.sandbox import Session
+from nngrader.wire import PackError, pack, unpack
 from nngrader.specs import RNG, Case, Check
 from nngrader.verdict import Part, compare_close, compare_exact, run_check
 
@@ -366,7 +368,7 @@ def test_check_binds_helpers_by_position_or_by_name(capsys, monkeypatch):
 def test_forbidden_calls_made_by_the_student_come_before_those_nnkit_made_in_turn():
     import nnkit.initializers as init
     import nnkit.model
-    from nngrader.sandbox import call_watched, resolve_forbidden
+    from nngrader.watcher import call_watched, resolve_forbidden
 
     def student():
         nnkit.model.MLP([2, 3, 1], rng=np.random.default_rng(0))  # calls initializers inside

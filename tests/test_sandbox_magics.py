@@ -23,7 +23,9 @@ import pytest
 
 from nngrader import specs
 from nngrader.check import CheckFailed, _KernelRunner, check
-from nngrader.sandbox import CELL_TIMEOUT, Outcome, Session, mutated_arguments, translate_cell
+from nngrader.cells import translate_cell
+from nngrader.sandbox import CELL_TIMEOUT, Outcome, Session
+from nngrader.watcher import mutated_arguments
 from nngrader.specs import RNG, Case, Check
 from nngrader.verdict import compare_close, run_check
 
