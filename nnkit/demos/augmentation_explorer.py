@@ -86,11 +86,13 @@ def augmentation_explorer(*, max_shift: int = 1, max_degrees: float = 10.0, nois
     X, y = load_digits(scale=False)
     originals = np.stack([X[np.flatnonzero(y == d)[0]] for d in range(10)])  # the first of each digit
 
+    wide = {"description_width": "6.5em"}
     controls = {
-        "max_shift": widgets.IntSlider(value=max_shift, min=0, max=2, description="max shift"),
-        "max_degrees": widgets.FloatSlider(value=max_degrees, min=0.0, max=45.0, step=2.5, description="max degrees"),
-        "noise": widgets.FloatSlider(value=noise, min=0.0, max=4.0, step=0.25, description="noise"),
-        "draw": widgets.IntSlider(value=0, min=0, max=19, description="draw"),
+        "max_shift": widgets.IntSlider(value=max_shift, min=0, max=2, description="max shift", style=wide),
+        "max_degrees": widgets.FloatSlider(value=max_degrees, min=0.0, max=45.0, step=2.5, description="max degrees",
+                                           style=wide),
+        "noise": widgets.FloatSlider(value=noise, min=0.0, max=4.0, step=0.25, description="noise", style=wide),
+        "draw": widgets.IntSlider(value=0, min=0, max=19, description="draw", style=wide),
     }
 
     fig = new_figure(figsize=(7.2, 0.62 * (n_rows + 1) + 0.9), dpi=80)
@@ -104,7 +106,7 @@ def augmentation_explorer(*, max_shift: int = 1, max_degrees: float = 10.0, nois
     ax.tick_params(length=0, labelsize=9)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(" ", fontsize=9)
+    ax.set_title(" ", fontsize=9, y=1.0)  # a fixed place: no automatic placement on every draw
     backdrop = Backdrop(fig, dynamic=[image, ax.title])
     stacked = np.tile(originals, (n_rows, 1))  # (n_rows*10, 64): row r*10 + d is digit d
     state: dict = {}

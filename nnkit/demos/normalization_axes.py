@@ -165,7 +165,7 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
 
     controls = {
         "method": widgets.ToggleButtons(options=METHODS, value=method, description="norm",
-                                        style={"button_width": "5.5em"}),
+                                        style={"button_width": "6.5em"}),
         "groups": widgets.SelectionSlider(options=divisors, value=groups, description="groups G",
                                           disabled=method != "group"),
         "layout": widgets.ToggleButtons(options=LAYOUTS, value=layout, description="x shape",
@@ -192,10 +192,7 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
     (marker,) = axes[1].plot([], [], "o", color="k", ms=5)
     for ax in axes:
         ax.tick_params(labelsize=8, length=0)
-        ax.title.set_fontsize(9)
-    axes[0].set_title("x", fontsize=9)
-    axes[1].set_title(" ", fontsize=9)
-    axes[2].set_title(" ", fontsize=9)
+        ax.set_title(" ", fontsize=9, y=1.0)  # a fixed place: no automatic placement on every draw
     # a new layout changes the tensor, the ticks and the colour range: static, invalidated then
     backdrop = Backdrop(fig, dynamic=[img_sets, div, outline1, outline2, marker, axes[1].title, axes[2].title])
     palette = _palette()
@@ -220,7 +217,7 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
             ax.set_xticks([c * block + (P * CELL - 1) / 2 for c in range(C)], [f"c={c}" for c in range(C)])
             ax.set_yticks([n * (CELL + GAP) + (CELL - 1) / 2 for n in range(N)], [f"n={n}" for n in range(N)])
         where = f"{H * W} positions (H, W) = ({H}, {W}) side by side" if x.ndim > 2 else "one number"
-        axes[0].set_title(f"x of shape {x.shape}: a row per sample n, a block per channel c ({where})", fontsize=9)
+        axes[0].title.set_text(f"x of shape {x.shape}: a row per sample n, a block per channel c ({where})")
         shown["layout"] = name
 
     def to_display(flat):
