@@ -8,6 +8,7 @@ cheap next to the matrix products they guard.
 """
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import Iterable, Sequence
 
@@ -17,6 +18,7 @@ __all__ = [
     "ShapeError",
     "as_array",
     "check_shape",
+    "all_finite",
     "check_finite",
     "check_int",
     "check_real",
@@ -100,9 +102,23 @@ def check_shape(arr: np.ndarray, name: str, expected: Sequence[int | None]) -> N
         raise ShapeError(f"{name} must have shape {shape_str(expected)}; got {shape_str(arr.shape)}")
 
 
+def all_finite(arr: np.ndarray) -> bool:
+    """True iff no entry of ``arr`` is NaN or +-Inf, usually in one read-only pass.
+
+    For float32/float64 the dot product ``sum(a * a)`` (one BLAS call, no temporary array) is
+    finite exactly when every entry is, except that it overflows for huge finite entries; only
+    then, or when it is NaN/Inf, does the exact elementwise test run. (``np.isfinite(a).all()``
+    writes a boolean array and reads it again: about 1.5x the cost on the training hot path.)
+    ``np.vdot`` does not warn when the sum overflows.
+    """
+    if arr.dtype.char in "fd" and math.isfinite(np.vdot(arr, arr)):
+        return True
+    return bool(np.isfinite(arr).all())
+
+
 def check_finite(arr: np.ndarray, name: str) -> None:
-    """Raise ValueError naming the first NaN/Inf entry of ``arr``."""
-    if not np.isfinite(arr).all():
+    """Raise ValueError naming the first NaN/Inf entry of ``arr`` (checked with :func:`all_finite`)."""
+    if not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = tuple(int(i) for i in bad)
         raise ValueError(f"{name} must be finite; found {arr[where]} at index {where if arr.ndim else '()'}")

@@ -22,25 +22,13 @@ Layer interface
 ``layer.forward(x, training=True) -> (out, cache)``;
 ``layer.backward(dout, cache, need_dx=True) -> (dx, grads)`` with ``grads`` keyed like
 ``params``. ``need_dx=False`` lets a model skip ``dL/dx`` for its first layer (``dx`` is then
-None). Layers trust their input (a model validates it once), so the hot path stays a few
-NumPy calls.
-
-Memory (speed)
---------------
-Every forward and backward pass allocates fresh arrays (never overwriting an argument), and
-with glibc's default settings a freed array of more than 128 KiB goes straight back to the
-operating system, so the next step pays one page fault per 4 KiB page (3,000 per step for a
-64-256-256-10 MLP at batch 1024, a sizeable share of the step). Importing this module
-therefore asks glibc (Linux only) to keep freed memory for reuse:
-``mallopt(M_MMAP_THRESHOLD, 32 MiB)`` and ``mallopt(M_TRIM_THRESHOLD, 256 MiB)``. Set the
-environment variable ``NNKIT_MALLOC_TUNING=0`` before importing nnkit to leave malloc alone.
+None). A layer's ``forward``/``backward`` call this module's function pair, so each formula
+is written once; a model validates its input once, and the pairs check only what is cheap
+(shapes, not finiteness).
 """
 from __future__ import annotations
 
-import ctypes
 import inspect
-import os
-import sys
 from functools import partial
 
 import numpy as np
@@ -48,8 +36,6 @@ import numpy as np
 from . import activations as _act
 from . import initializers as _init
 from ._validate import ShapeError, check_probability, check_rng, shape_str
-
-_relu_grad = _act.relu_grad  # activation_backward's fast path recognises it
 
 __all__ = [
     "dense_forward",
@@ -175,6 +161,7 @@ def activation_forward(x, name, **kw):
 
 
 def _activation_forward(x, fn, grad, is_softmax):
+    """:func:`activation_forward` once the name is resolved (the Activation layer resolves it once)."""
     out = fn(x)
     if is_softmax:
         return out, (out, grad, True)
@@ -191,9 +178,6 @@ def activation_backward(dout, cache):
     a, grad, is_softmax = cache
     if is_softmax:
         return grad(dout, a)
-    if grad is _relu_grad and type(dout) is np.ndarray and dout.dtype == a.dtype:
-        # dout * relu_grad(a) without materialising the 0/1 float array: two passes, not three
-        return np.multiply(dout, a > 0)
     return dout * grad(a)
 
 
@@ -329,12 +313,8 @@ class Dense(Layer):
 
     def forward(self, x, training=True):
         if x.ndim != 2 or x.shape[1] != self.n_in:
-            self._width_error(x)
-        p = self.params
-        W = p["W"]
-        out = x @ W  # dense_forward(x, W, b), without checking the shape a second time
-        out += p["b"]
-        return out, (x, W)
+            self._width_error(x)  # names the layer, which dense_forward cannot
+        return dense_forward(x, self.params["W"], self.params["b"])
 
     def backward(self, dout, cache, need_dx=True):
         dx, dW, db = dense_backward(dout, cache, need_dx)
@@ -355,8 +335,7 @@ class Activation(Layer):
         self.params = {}
 
     def forward(self, x, training=True):
-        out = self._fn(x)  # _activation_forward, inlined: this runs on every training step
-        return out, ((out if self._softmax else x), self._grad, self._softmax)
+        return _activation_forward(x, self._fn, self._grad, self._softmax)
 
     def backward(self, dout, cache, need_dx=True):
         return activation_backward(dout, cache), {}
@@ -386,28 +365,3 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout(p_drop={self.p_drop:g})"
-
-
-# --------------------------------------------------------------------------- allocator tuning
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
-def _tune_malloc() -> bool:
-    """Keep freed arrays in the process for reuse (glibc only); True if applied. See module docstring."""
-    if os.environ.get("NNKIT_MALLOC_TUNING", "1").strip() == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to do
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    # Serve allocations below 32 MiB (glibc's maximum) from the heap, and return heap memory to
-    # the OS only when more than 256 MiB lies free at its top.
-    ok = mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
-    ok &= mallopt(_M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
-    return bool(ok)
-
-
-MALLOC_TUNED = _tune_malloc()

@@ -56,7 +56,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._validate import ShapeError, as_array, check_choice, check_finite, check_same_length, shape_str
+from ._validate import ShapeError, as_array, check_choice, shape_str
 from .activations import sigmoid, softmax
 
 __all__ = [
@@ -278,12 +278,7 @@ def binary_cross_entropy_with_logits_grad(logits, y_true) -> np.ndarray:
 # --------------------------------------------------------------------------- multi-class
 def _cross_entropy_inputs(logits, y_true):
     """Validate ``(logits, y_true)``; return ``(z, labels, Y)`` with exactly one of labels / Y set."""
-    if type(logits) is np.ndarray and logits.dtype.char in "fd" and logits.ndim == 2 and logits.size:
-        z = logits  # the training hot path: only the finiteness check is left to do
-        if not math.isfinite(np.vdot(z, z)):  # one BLAS pass; finite unless a NaN/Inf (or overflow)
-            check_finite(z, "logits")  # the exact scan, which names the first bad entry
-    else:
-        z = as_array(logits, "logits", ndim=2)
+    z = as_array(logits, "logits", ndim=2)
     n, k = z.shape
     y = y_true if isinstance(y_true, np.ndarray) else np.asarray(y_true)
     if y.ndim == 1:

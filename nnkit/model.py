@@ -20,15 +20,12 @@ transpose of the slides' ``W^[l]`` of shape ``(n_l, n_{l-1})``.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
-from ._validate import ShapeError, as_array, check_finite, check_rng, shape_str
-from .activations import relu as _relu
-from .activations import relu_grad as _relu_grad
-from .layers import Activation, Dense, Dropout, Layer, dense_backward
+from ._validate import ShapeError, as_array, check_rng, shape_str
+from .layers import Activation, Dense, Dropout, Layer
 from .losses import get_loss
 from .normalization import BatchNorm, LayerNorm
 
@@ -73,7 +70,8 @@ class Sequential:
 
     # ------------------------------------------------------------------ bookkeeping (once)
     def _index_parameters(self):
-        names, order, dtypes = [], [], set()
+        """Check consecutive widths and name every parameter (the naming rule of the module docstring)."""
+        names, dtypes = [], set()
         k = 0
         width, width_from = None, None
         self.n_in = None
@@ -92,48 +90,33 @@ class Sequential:
                 width, width_from = n_out, i
             if layer.params:
                 k += 1
-                pairs = tuple((key, f"{key}{k}") for key in layer.params)
                 dtypes.update(p.dtype for p in layer.params.values())
-            else:
-                pairs = ()
-            names.append(pairs)
-            order.extend(pub for _, pub in pairs)
+            names.append(tuple((key, f"{key}{k}") for key in layer.params))
         if len(dtypes) > 1:
             raise TypeError(f"all parameters must share one dtype; got {sorted(map(str, dtypes))}")
-        self._names = names
-        self._order = tuple(order)
+        self._names = names  # per layer: ((the layer's key, the public name), ...)
+        self._order = tuple(pub for pairs in names for _, pub in pairs)
         self.dtype = dtypes.pop() if dtypes else None
+        self.n_out = width
         # With input_grad=False, layers before the first parameterised one need no backward.
         self._first_param_layer = next((i for i, p in enumerate(names) if p), len(names))
-        self._param_refs = tuple((layer, key, pub) for layer, pairs in zip(self.layers, names) for key, pub in pairs)
-        self.n_out = width
-        # In-place ReLU (speed only; results are identical). A Dense layer's output and its
-        # backward dx are fresh arrays that only this model holds, so a ReLU right after a
-        # Dense may overwrite the Dense output (forward), and a ReLU right before a Dense may
-        # mask that Dense's dx in place (backward): no extra N x D array per layer and step.
-        # Exact types only: a user's subclass may return arrays it shares.
-        layers = self.layers
-        is_relu = [type(layer) is Activation and layer._fn is _relu for layer in layers]
-        is_dense = [type(layer) is Dense for layer in layers]
-        relu_fwd = [i > 0 and is_relu[i] and is_dense[i - 1] for i in range(len(layers))]
-        relu_bwd = [i + 1 < len(layers) and is_relu[i] and is_dense[i + 1] for i in range(len(layers))]
-        # What forward and backward do per layer, worked out once (the loops run every step).
-        # Exact Dense layers call dense_backward directly and store dW, db under their names.
-        self._forward_plan = tuple(zip(layers, relu_fwd))
-        self._backward_plan = tuple(
-            (i, layers[i], names[i], relu_bwd[i], (dict(names[i])["W"], dict(names[i])["b"]) if is_dense[i] else None)
-            for i in range(len(layers) - 1, -1, -1)
-        )
 
     @property
     def params(self) -> dict[str, np.ndarray]:
         """``{"W1": ..., "b1": ..., ...}``: the layers' own arrays (in-place updates change the model)."""
-        return {pub: layer.params[key] for layer, key, pub in self._param_refs}
+        return {pub: layer.params[key] for layer, pairs in zip(self.layers, self._names) for key, pub in pairs}
 
     @property
     def param_names(self) -> tuple[str, ...]:
         """Parameter names in layer order."""
         return self._order
+
+    def layer_of(self, name: str) -> tuple[int, Layer]:
+        """``(i, layer)``: the 1-based position and the layer that owns parameter ``name`` (``"W3"``)."""
+        for i, (layer, pairs) in enumerate(zip(self.layers, self._names), 1):
+            if any(pub == name for _, pub in pairs):
+                return i, layer
+        raise KeyError(f"no parameter named {name!r}; the parameters are {list(self._order)}")
 
     @property
     def n_params(self) -> int:
@@ -153,18 +136,9 @@ class Sequential:
                 raise ShapeError(f"set_params: {k} must have shape {shape_str(p.shape)}; got {shape_str(v.shape)}")
             p[...] = v
 
-    # ------------------------------------------------------------------ hot path
+    # ------------------------------------------------------------------ forward and backward
     def _check_input(self, x):
-        dtype = self.dtype
-        if type(x) is not np.ndarray or (dtype is not None and x.dtype != dtype) or x.dtype.char not in "fd":
-            x = as_array(x, "x", ndim=2, dtype=dtype)  # converts, and checks finiteness and emptiness
-        else:
-            if x.ndim != 2:
-                raise ShapeError(f"x must be 2-D (N, D) with samples in rows; got shape {shape_str(x.shape)}")
-            if x.shape[0] == 0:
-                raise ValueError(f"x is an empty batch (shape {shape_str(x.shape)}); expected at least one sample")
-            if not math.isfinite(np.vdot(x, x)):  # one BLAS pass; finite unless a NaN/Inf (or overflow)
-                check_finite(x, "x")  # the exact scan, which names the first bad entry
+        x = as_array(x, "x", ndim=2, dtype=self.dtype)  # converted; 2-D, non-empty and finite
         if self.n_in is not None and x.shape[1] != self.n_in:
             first = next(i for i, layer in enumerate(self.layers) if getattr(layer, "n_in", None) is not None)
             raise ShapeError(
@@ -190,14 +164,9 @@ class Sequential:
         """
         x = self._check_input(x)
         cache = _Cache()
-        append = cache.append
-        for layer, relu_inplace in self._forward_plan:
-            if relu_inplace:  # x is the fresh output of the Dense before: ReLU it in place
-                np.maximum(x, 0, out=x)
-                append((x, _relu_grad, False))  # Activation's cache; relu'(out) == relu'(in)
-            else:
-                x, c = layer.forward(x, training)
-                append(c)
+        for layer in self.layers:
+            x, layer_cache = layer.forward(x, training)
+            cache.append(layer_cache)
         cache.out_shape = x.shape
         return x, cache
 
@@ -227,18 +196,10 @@ class Sequential:
             raise ShapeError(f"dout must have the shape of the model output {shape_str(out_shape)}; got {shape_str(dout.shape)}")
         grads = dict.fromkeys(self._order)
         stop = 0 if input_grad else self._first_param_layer
-        for i, layer, pairs, relu_inplace, dense_names in self._backward_plan:
-            if i < stop:
-                break
-            c = cache[i]
-            if relu_inplace:  # dout is the fresh dx of the Dense after: mask it in place
-                np.multiply(dout, c[0] > 0, out=dout)
-            elif dense_names is not None:  # Dense.backward without building its grads dict
-                dout, grads[dense_names[0]], grads[dense_names[1]] = dense_backward(dout, c, input_grad or i > stop)
-            else:
-                dout, g = layer.backward(dout, c, input_grad or i > stop)
-                for key, pub in pairs:
-                    grads[pub] = g[key]
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            dout, layer_grads = self.layers[i].backward(dout, cache[i], input_grad or i > stop)
+            for key, pub in self._names[i]:
+                grads[pub] = layer_grads[key]
         return (dout if input_grad else None), grads
 
     def predict(self, x):

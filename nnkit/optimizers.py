@@ -29,10 +29,11 @@ Conventions (texts disagree; nnkit follows PyTorch and names the alternatives)
   gradient is *L2 regularization* (``nnkit.training.fit(l2=...)``; ``torch.optim.Adam``'s
   own ``weight_decay`` argument).  The two are the same thing for plain SGD only.
 
-Every step checks its input first and then updates, so a bad gradient (wrong keys, wrong
-shape, NaN/Inf) raises before anything is changed.  Scratch arrays are allocated per step and
-the arithmetic is done in place with ``out=``, so float32 parameters stay float32 and a step
-costs about as much as a hand-fused NumPy update.
+Every step checks its input first (:mod:`nnkit._optimizer_checks`) and then updates, so a bad
+gradient (wrong keys, wrong shape, NaN/Inf) raises before anything is changed.  Each optimizer
+states its update once, in ``_update(p, g, t, *slot_arrays)`` for one parameter array; the
+arithmetic is done in place with ``out=`` in one scratch array, so float32 parameters stay
+float32 and a step costs about as much as a hand-fused NumPy update.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ._optimizer_checks import check_params, check_step
 from ._validate import (
     ShapeError,
     as_array,
@@ -67,145 +69,6 @@ __all__ = [
     "optimize_path",
     "nesterov_sutskever_path",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# checks shared by every optimizer
-# --------------------------------------------------------------------------------------------
-def _check_params(params, name: str = "params") -> None:
-    """Parameters must be a mapping of float ndarrays (they are updated in place)."""
-    if not isinstance(params, Mapping):
-        raise TypeError(f"{name} must be a dict mapping names to arrays; got {type(params).__name__}")
-    for key, p in params.items():
-        if not isinstance(p, np.ndarray):
-            raise TypeError(
-                f"{name}[{key!r}] must be a numpy ndarray (it is updated in place); got {type(p).__name__}"
-            )
-        if p.dtype.kind != "f":
-            raise TypeError(
-                f"{name}[{key!r}] must have a floating dtype (float32 or float64) to be updated in place; "
-                f"got {p.dtype}"
-            )
-
-
-def _key_mismatch(a: Mapping, b: Mapping, name_a: str, name_b: str) -> KeyError:
-    missing = [k for k in a if k not in b]
-    extra = [k for k in b if k not in a]
-    parts = []
-    if missing:
-        parts.append(f"missing from {name_b}: {missing}")
-    if extra:
-        parts.append(f"in {name_b} but not in {name_a}: {extra}")
-    return KeyError(f"{name_a} and {name_b} must have the same keys; " + "; ".join(parts))
-
-
-def _all_finite(a: np.ndarray) -> bool:
-    """True iff no entry of ``a`` is NaN or +-Inf, usually in one read-only pass.
-
-    The dot product ``sum(a * a)`` of a float array is finite exactly when every entry is
-    finite, except that it can overflow for huge (finite) entries; only then, or when it is
-    NaN/Inf, is the exact elementwise test run. (``np.isfinite(a).all()`` writes a boolean
-    array and reads it again: about 1.5x the cost on this hot path.) ``np.vdot`` does not
-    warn when the sum overflows (``tests/test_optimizers.py`` checks that huge finite
-    gradients pass silently).
-    """
-    if a.dtype.kind != "f":
-        return True  # integer gradients are always finite
-    if a.dtype.char in "fd" and math.isfinite(np.vdot(a, a)):  # a BLAS dot product of a, flattened
-        return True
-    return bool(np.isfinite(a).all())
-
-
-def _check_grads(params: Mapping, grads) -> None:
-    """Keys, shapes, dtypes and finiteness of ``grads`` against ``params``; raise before any update."""
-    _check_params(params)
-    if not isinstance(grads, Mapping):
-        raise TypeError(f"grads must be a dict mapping names to arrays; got {type(grads).__name__}")
-    if params.keys() != grads.keys():
-        raise _key_mismatch(params, grads, "params", "grads")
-    for key, p in params.items():
-        _check_grad(key, p, grads[key])
-
-
-def _check_grad(key, p: np.ndarray, g) -> None:
-    if not isinstance(g, np.ndarray):
-        raise TypeError(f"grads[{key!r}] must be a numpy ndarray; got {type(g).__name__}")
-    if g.shape != p.shape:
-        raise ShapeError(
-            f"grads[{key!r}] has shape {shape_str(g.shape)} but params[{key!r}] has shape "
-            f"{shape_str(p.shape)}; they must match"
-        )
-    if g.dtype.kind not in "fiu":
-        raise TypeError(f"grads[{key!r}] must hold real numbers; got dtype {g.dtype}")
-    if not _all_finite(g):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
-        raise ValueError(
-            f"gradient of parameter {key!r} is not finite: grads[{key!r}] has {g[bad]} at index {bad} "
-            "(diverging training? try a smaller lr or gradient clipping)"
-        )
-
-
-def _check_state(state, params: Mapping, slots: tuple[str, ...], owner: str) -> None:
-    if not isinstance(state, dict) or "t" not in state:
-        raise TypeError(f"state must be the dict returned by {owner}.init_state(params); got {type(state).__name__}")
-    for slot in slots:
-        if slot not in state:
-            raise KeyError(
-                f"state has no entry {slot!r}: it was not made by {owner}.init_state(params) "
-                f"(expected keys {['t', *slots]}, got {list(state)})"
-            )
-        arrays = state[slot]
-        if arrays.keys() != params.keys():
-            raise _key_mismatch(params, arrays, "params", f"state[{slot!r}]") from None
-        for key, p in params.items():
-            if arrays[key].shape != p.shape:
-                raise ShapeError(
-                    f"state[{slot!r}][{key!r}] has shape {shape_str(arrays[key].shape)} but params[{key!r}] has "
-                    f"shape {shape_str(p.shape)}; call init_state(params) again"
-                )
-
-
-def _step_work(params, grads, state, slots: tuple[str, ...]):
-    """``[(param, grad, *slot_arrays), ...]`` for one step if every check passes, else None.
-
-    The hot path of every ``step``: one loop makes the checks of :func:`_check_grads` and
-    :func:`_check_state` for the usual input (plain dicts of ndarrays) and one finiteness pass
-    per gradient. If anything looks unusual it returns None; ``step`` then runs the full
-    checks, which raise the precise error (or accept, e.g., ndarray subclasses).
-    """
-    if type(params) is not dict or type(grads) is not dict or type(state) is not dict or "t" not in state:
-        return None
-    keys = params.keys()
-    if grads.keys() != keys:
-        return None
-    slot_dicts = []
-    for slot in slots:
-        arrays = state.get(slot)
-        if type(arrays) is not dict or arrays.keys() != keys:
-            return None
-        slot_dicts.append(arrays)
-    work = []
-    for key, p in params.items():
-        g = grads[key]
-        if (
-            type(p) is not np.ndarray
-            or type(g) is not np.ndarray
-            or p.dtype.kind != "f"
-            or g.shape != p.shape
-            or g.dtype.kind not in "fiu"
-        ):
-            return None
-        item = [p, g]
-        for arrays in slot_dicts:
-            a = arrays[key]
-            if type(a) is not np.ndarray or a.shape != p.shape:
-                return None
-            item.append(a)
-        work.append(item)
-    for item in work:
-        if not _all_finite(item[1]):
-            return None
-    return work
 
 
 def _unit_interval(value, name: str) -> float:
@@ -267,7 +130,7 @@ class Optimizer:
             ``{"t": 0, slot: {name: array like params[name]}, ...}``; ``"t"`` counts the steps
             taken.  The arrays have each parameter's shape and dtype.
         """
-        _check_params(params)
+        check_params(params)
         for key, p in params.items():
             as_array(p, f"params[{key!r}]", allow_empty=True)  # NaN/Inf check
         state: dict = {"t": 0}
@@ -300,21 +163,11 @@ class Optimizer:
         ValueError
             A gradient holds NaN or Inf; the message names the parameter.  Nothing is updated.
         """
-        work = _step_work(params, grads, state, self.slots)
-        if work is None:  # something is unusual: the full checks raise the precise error
-            _check_grads(params, grads)
-            _check_state(state, params, self.slots, type(self).__name__)
-            slot_dicts = [state[s] for s in self.slots]
-            work = [(p, grads[key], *[d[key] for d in slot_dicts]) for key, p in params.items()]
+        check_step(params, grads, state, self.slots, type(self).__name__)  # raises before any update
         t = state["t"] + 1
         state["t"] = t
-        self._apply(work, t)
-
-    def _apply(self, work, t: int) -> None:
-        """Update every ``(p, g, *slot_arrays)`` of ``work`` for step ``t`` (one ``_update`` each)."""
-        update = self._update
-        for p, g, *slot_arrays in work:
-            update(p, g, t, *slot_arrays)
+        for key, p in params.items():
+            self._update(p, grads[key], t, *(state[slot][key] for slot in self.slots))
 
     def _update(self, p: np.ndarray, g: np.ndarray, t: int, *slots: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -676,25 +529,20 @@ class Adam(Optimizer):
         return self.lr * sqrt_bc2 / (1.0 - self.beta1**t), self.eps * sqrt_bc2
 
     def _update(self, p, g, t, m, v):
-        self._apply([(p, g, m, v)], t)
-
-    def _apply(self, work, t):
         b1, b2 = self.beta1, self.beta2
-        c1, c2 = 1.0 - b1, 1.0 - b2
-        step_size, eps = self._coefficients(t)  # once per step, not once per array
-        for p, g, m, v in work:  # 12 elementwise passes per array, one scratch array d
-            d = np.multiply(g, c1)
-            m *= b1
-            m += d  # m = b1 m + (1 - b1) g
-            np.multiply(g, g, out=d)
-            d *= c2
-            v *= b2
-            v += d  # v = b2 v + (1 - b2) g^2
-            np.sqrt(v, out=d)
-            d += eps
-            np.divide(m, d, out=d)
-            d *= step_size
-            p -= d  # p -= step_size * m / (sqrt(v) + eps)
+        step_size, eps = self._coefficients(t)
+        d = np.multiply(g, 1.0 - b1)  # 12 elementwise passes, one scratch array d
+        m *= b1
+        m += d  # m = b1 m + (1 - b1) g
+        np.multiply(g, g, out=d)
+        d *= 1.0 - b2
+        v *= b2
+        v += d  # v = b2 v + (1 - b2) g^2
+        np.sqrt(v, out=d)
+        d += eps
+        np.divide(m, d, out=d)
+        d *= step_size
+        p -= d  # p -= step_size * m / (sqrt(v) + eps)
 
 
 class AdamW(Adam):
@@ -742,12 +590,10 @@ class AdamW(Adam):
     def hyperparameters(self):
         return {**super().hyperparameters(), "weight_decay": self.weight_decay}
 
-    def _apply(self, work, t):
-        shrink = 1.0 - self.lr * self.weight_decay
-        if shrink != 1.0:
-            for p, *_ in work:
-                p *= shrink  # the weights before this step's Adam update (PyTorch's order)
-        super()._apply(work, t)
+    def _update(self, p, g, t, m, v):
+        if self.weight_decay:
+            p *= 1.0 - self.lr * self.weight_decay  # the weights before this step's Adam update
+        super()._update(p, g, t, m, v)
 
 
 class Rprop(Optimizer):

@@ -290,15 +290,12 @@ class History:
 
 
 def _layer_of_param(model, name: str) -> str:
-    """``"layer 3 Dense(64, 10)"`` for the parameter ``name`` of a Sequential model."""
-    layers = list(getattr(model, "layers", []))
-    k = 0
-    for i, layer in enumerate(layers, 1):
-        if getattr(layer, "params", None):
-            k += 1
-            if any(f"{key}{k}" == name for key in layer.params):
-                return f"layer {i} {layer!r}"
-    return "the model"
+    """``"layer 3 Dense(64, 10)"`` for the parameter ``name`` (:meth:`Sequential.layer_of`)."""
+    try:
+        i, layer = model.layer_of(name)
+    except (AttributeError, KeyError):  # not a Sequential, or not one of its parameters
+        return "the model"
+    return f"layer {i} {layer!r}"
 
 
 def _largest_param(model, params) -> str:

@@ -56,6 +56,37 @@ def test_names_count_only_layers_with_parameters(rng):
     assert [type(layer).__name__ for layer in model.layers] == ["Dense", "BatchNorm", "Activation", "Dropout", "Dense"]
 
 
+def test_layer_of_finds_the_layer_that_owns_a_parameter(rng):
+    model = MLP([3, 4, 2], rng=rng, batchnorm=True, p_drop=0.5)
+    # Dense(1) BatchNorm(2) ReLU Dropout Dense(3): W3 lives in the fifth layer
+    assert model.layer_of("W3") == (5, model.layers[4])
+    assert model.layer_of("gamma2") == (2, model.layers[1])
+    with pytest.raises(KeyError, match=r"no parameter named 'W4'; the parameters are \['W1'"):
+        model.layer_of("W4")
+
+
+def test_sequential_is_its_layers_called_in_turn(rng):
+    """Sequential adds no arithmetic of its own: forward and backward are the layers' own."""
+    model = MLP([3, 5, 4, 2], rng=rng)
+    x, _ = _data(rng, d=3)
+    out, cache = model.forward(x)
+    h, caches = x, []
+    for layer in model.layers:
+        h, c = layer.forward(h)
+        caches.append(c)
+    np.testing.assert_array_equal(out, h)
+    dout = rng.standard_normal(out.shape)
+    dx, grads = model.backward(dout, cache)
+    d, by_hand = dout, {}
+    for i in range(len(model.layers) - 1, -1, -1):
+        d, g = model.layers[i].backward(d, caches[i])
+        number = sum(1 for layer in model.layers[: i + 1] if layer.params)  # W1 b1 W2 b2 W3 b3
+        by_hand.update({f"{k}{number}": v for k, v in g.items()})
+    np.testing.assert_array_equal(dx, d)
+    for name in model.param_names:
+        np.testing.assert_array_equal(grads[name], by_hand[name])
+
+
 def test_params_are_the_layers_own_arrays(rng):
     model = MLP([3, 4, 2], rng=rng)
     params = model.params

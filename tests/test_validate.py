@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from nnkit._validate import (
-    ShapeError, as_array, check_choice, check_positive, check_probability, check_rng, check_same_length,
+    ShapeError, all_finite, as_array, check_choice, check_positive, check_probability, check_rng, check_same_length,
 )
 
 
@@ -40,6 +40,16 @@ def test_nan_and_inf_are_located():
     with pytest.raises(ValueError, match=r"y_pred must be finite; found nan at index \(1, 2\)"):
         as_array(x, "y_pred")
     assert np.isnan(as_array(x, "y_pred", finite=False)[1, 2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_agrees_with_isfinite_also_when_the_dot_product_overflows(dtype):
+    big = np.finfo(dtype).max / 2
+    for a in (np.ones((3, 4)), np.full(5, big), np.array([1.0, np.nan]), np.array([-np.inf, 1.0]),
+              np.zeros((0, 3)), np.asfortranarray(np.ones((4, 3))), np.array(2.0)):
+        a = a.astype(dtype)
+        assert all_finite(a) == bool(np.isfinite(a).all())
+    assert all_finite(np.arange(4))  # integers are always finite
 
 
 def test_empty_batch_refused():
