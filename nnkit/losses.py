@@ -41,7 +41,7 @@ Conventions (texts disagree on these; nnkit picks one and says so)
 
 Input checks
 ------------
-Arguments go through :mod:`nnkit._validate`: mismatched shapes (never broadcast: a (N,) target
+Arguments go through :mod:`nnkit._loss_checks` (built on :mod:`nnkit._validate`): mismatched shapes (never broadcast: a (N,) target
 against a (N, 1) prediction would silently become an (N, N) loss), mismatched sample counts,
 labels out of range, probabilities outside [0, 1], NaN/Inf and empty batches all raise an
 error naming the argument, the expected and the actual value. ``y_true`` is converted to
@@ -56,8 +56,11 @@ from typing import Callable
 
 import numpy as np
 
-from ._validate import ShapeError, as_array, check_choice, shape_str
-from .activations import sigmoid, softmax
+from ._loss_checks import (
+    cross_entropy_inputs, distributions, logit_targets, prediction, probabilities, target_like,
+)
+from ._validate import check_choice
+from .activations import sigmoid
 
 __all__ = [
     "Loss",
@@ -95,55 +98,13 @@ BCE_GRAD_EPS = float(np.float32(1e-12))
 _SQRT2 = math.sqrt(2.0)
 
 
-# --------------------------------------------------------------------------- input checks
-def _pred(y_pred, name: str = "y_pred") -> np.ndarray:
-    """Predictions: a float array with at least one entry, finite."""
-    return as_array(y_pred, name)
-
-
-def _target_like(y_true, pred: np.ndarray, pred_name: str, name: str = "y_true") -> np.ndarray:
-    """Targets with exactly the shape of the predictions (no broadcasting), in their dtype."""
-    y = as_array(y_true, name, dtype=pred.dtype, allow_empty=True)
-    if y.shape != pred.shape:
-        hint = ""
-        if y.size == pred.size:
-            hint = f" (same number of entries: reshape one of them, e.g. {name}.reshape({pred_name}.shape))"
-        raise ShapeError(
-            f"{name} must have the same shape as {pred_name} {shape_str(pred.shape)}; got {shape_str(y.shape)}{hint}"
-        )
-    return y
-
-
-def _check_unit_interval(arr: np.ndarray, name: str) -> None:
-    """Raise ValueError naming the first entry outside [0, 1]."""
-    if arr.min() < 0 or arr.max() > 1:
-        bad = np.argwhere((arr < 0) | (arr > 1))[0]
-        where = tuple(int(i) for i in bad)
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1]; found {arr[where]} at index {where if arr.ndim else '()'}"
-        )
-
-
-def _check_order(p: np.ndarray, y: np.ndarray, loss: str) -> None:
-    """Raise ValueError when the arguments look swapped: only 0s and 1s where the predictions go
-    (targets) and values strictly between 0 and 1 where the targets go (probabilities)."""
-    if ((y > 0) & (y < 1)).any() and ((p == 0) | (p == 1)).all():
-        raise ValueError(
-            f"{loss} takes (y_pred, y_true): y_pred holds only 0s and 1s and y_true values strictly "
-            "between 0 and 1, as if the targets and the predicted probabilities were swapped"
-        )
-
-
-def _distributions(y_pred, y_true) -> tuple[np.ndarray, np.ndarray]:
-    """Two arrays of probability vectors, shape (K,) or (N, K), same shape, entries in [0, 1]."""
-    p = as_array(y_pred, "y_pred", ndim=(1, 2))
-    q = _target_like(y_true, p, "y_pred")
-    _check_unit_interval(p, "y_pred")
-    _check_unit_interval(q, "y_true")
-    return p, q
-
-
 # --------------------------------------------------------------------------- regression losses
+def _residual(y_pred, y_true) -> np.ndarray:
+    """``y_pred - y_true`` (same shape, no broadcasting), in the predictions' dtype."""
+    p = prediction(y_pred)
+    return p - target_like(y_true, p, "y_pred")
+
+
 def mse(y_pred, y_true) -> float:
     """Mean squared error, the mean form: ``mean((y_pred - y_true)^2)`` over all entries.
 
@@ -156,15 +117,14 @@ def mse(y_pred, y_true) -> float:
     float. Matches ``torch.nn.functional.mse_loss`` (reduction='mean'). See :func:`half_mse`
     for the 1/2 form.
     """
-    p = _pred(y_pred)
-    d = p - _target_like(y_true, p, "y_pred")
+    d = _residual(y_pred, y_true)
     return float(np.mean(d * d))
 
 
 def mse_grad(y_pred, y_true) -> np.ndarray:
     """Gradient of :func:`mse` wrt ``y_pred``: ``2 (y_pred - y_true) / size``; shape of y_pred."""
-    p = _pred(y_pred)
-    return (p - _target_like(y_true, p, "y_pred")) * (2.0 / p.size)
+    d = _residual(y_pred, y_true)
+    return d * (2.0 / d.size)
 
 
 def half_mse(y_pred, y_true) -> float:
@@ -178,8 +138,8 @@ def half_mse(y_pred, y_true) -> float:
 
 def half_mse_grad(y_pred, y_true) -> np.ndarray:
     """Gradient of :func:`half_mse` wrt ``y_pred``: ``(y_pred - y_true) / size``; shape of y_pred."""
-    p = _pred(y_pred)
-    return (p - _target_like(y_true, p, "y_pred")) * (1.0 / p.size)
+    d = _residual(y_pred, y_true)
+    return d * (1.0 / d.size)
 
 
 def mae(y_pred, y_true) -> float:
@@ -187,8 +147,7 @@ def mae(y_pred, y_true) -> float:
 
     Shapes as :func:`mse`.
     """
-    p = _pred(y_pred)
-    return float(np.mean(np.abs(p - _target_like(y_true, p, "y_pred"))))
+    return float(np.mean(np.abs(_residual(y_pred, y_true))))
 
 
 def mae_grad(y_pred, y_true) -> np.ndarray:
@@ -196,8 +155,8 @@ def mae_grad(y_pred, y_true) -> np.ndarray:
 
     Convention: 0 where ``y_pred == y_true`` (the kink; PyTorch's choice, a valid subgradient).
     """
-    p = _pred(y_pred)
-    return np.sign(p - _target_like(y_true, p, "y_pred")) * (1.0 / p.size)
+    d = _residual(y_pred, y_true)
+    return np.sign(d) * (1.0 / d.size)
 
 
 # --------------------------------------------------------------------------- binary classification
@@ -218,11 +177,7 @@ def binary_cross_entropy(y_pred, y_true) -> float:
     (PyTorch's ``F.binary_cross_entropy`` convention), so p = 0 or 1 gives a finite loss.
     For raw scores use :func:`binary_cross_entropy_with_logits`, which is exact and stable.
     """
-    p = _pred(y_pred)
-    y = _target_like(y_true, p, "y_pred")
-    _check_unit_interval(p, "y_pred")
-    _check_unit_interval(y, "y_true")
-    _check_order(p, y, "binary_cross_entropy")
+    p, y = probabilities(y_pred, y_true, "binary_cross_entropy")
     with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
         log_p = np.maximum(np.log(p), BCE_LOG_CLAMP)
         log_1mp = np.maximum(np.log1p(-p), BCE_LOG_CLAMP)
@@ -236,11 +191,7 @@ def binary_cross_entropy_grad(y_pred, y_true) -> np.ndarray:
     gives a large finite gradient. Through a sigmoid (``p = sigma(z)``, ``dp/dz = p (1 - p)``)
     this becomes ``(p - y) / size``: the matched-pair rule.
     """
-    p = _pred(y_pred)
-    y = _target_like(y_true, p, "y_pred")
-    _check_unit_interval(p, "y_pred")
-    _check_unit_interval(y, "y_true")
-    _check_order(p, y, "binary_cross_entropy_grad")
+    p, y = probabilities(y_pred, y_true, "binary_cross_entropy_grad")
     return (p - y) / (np.maximum(p * (1.0 - p), BCE_GRAD_EPS) * p.size)
 
 
@@ -261,72 +212,17 @@ def binary_cross_entropy_with_logits(logits, y_true) -> float:
     -------
     float, averaged over all entries (``F.binary_cross_entropy_with_logits``).
     """
-    z = _pred(logits, "logits")
-    y = _target_like(y_true, z, "logits")
-    _check_unit_interval(y, "y_true")
+    z, y = logit_targets(logits, y_true)
     return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
 
 
 def binary_cross_entropy_with_logits_grad(logits, y_true) -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy_with_logits` wrt ``logits``: ``(sigmoid(z) - y) / size``."""
-    z = _pred(logits, "logits")
-    y = _target_like(y_true, z, "logits")
-    _check_unit_interval(y, "y_true")
+    z, y = logit_targets(logits, y_true)
     return (sigmoid(z) - y) * (1.0 / z.size)
 
 
 # --------------------------------------------------------------------------- multi-class
-def _cross_entropy_inputs(logits, y_true):
-    """Validate ``(logits, y_true)``; return ``(z, labels, Y)`` with exactly one of labels / Y set."""
-    z = as_array(logits, "logits", ndim=2)
-    n, k = z.shape
-    y = y_true if isinstance(y_true, np.ndarray) else np.asarray(y_true)
-    if y.ndim == 1:
-        return z, _labels(y, n, k), None
-    if y.ndim == 2:
-        Y = as_array(y, "y_true", dtype=z.dtype)
-        if Y.shape != z.shape:
-            raise ShapeError(
-                f"y_true as probabilities must have the shape of logits {shape_str(z.shape)}; got {shape_str(Y.shape)}"
-            )
-        _check_unit_interval(Y, "y_true")
-        sums = Y.sum(axis=1)
-        tol = max(1e-6, 64 * np.finfo(Y.dtype).eps * k)
-        off = np.abs(sums - 1) > tol
-        if off.any():
-            i = int(np.argmax(off))
-            raise ValueError(
-                f"each row of y_true must be a probability distribution summing to 1; row {i} sums to {sums[i]}"
-            )
-        return z, None, Y
-    raise ShapeError(
-        f"y_true must be integer class labels of shape ({n},) or probabilities of shape ({n}, {k}); "
-        f"got a {y.ndim}-D array of shape {shape_str(y.shape)}"
-    )
-
-
-def _labels(y: np.ndarray, n: int, k: int) -> np.ndarray:
-    """Integer class labels in 0..k-1, one per sample."""
-    kind = y.dtype.kind
-    if kind == "f":
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            bad = int(np.argmax(~np.isfinite(y) | (y != np.round(np.nan_to_num(y)))))
-            raise ValueError(f"y_true as class labels must hold integers; found {y[bad]} at index {bad}")
-        y = y.astype(np.intp)
-    elif kind not in "iu":
-        raise TypeError(f"y_true must hold integer class labels (or float probabilities); got dtype {y.dtype}")
-    if y.size == 0:
-        raise ValueError(f"y_true is empty (shape {shape_str(y.shape)}); expected {n} labels")
-    if len(y) != n:
-        raise ValueError(f"logits and y_true must have the same number of samples; got {n} and {len(y)}")
-    if np.minimum.reduce(y) < 0 or np.maximum.reduce(y) >= k:
-        bad = int(np.argmax((y < 0) | (y >= k)))
-        raise ValueError(
-            f"y_true holds class labels for {k} classes, so each must be in 0..{k - 1}; found {y[bad]} at index {bad}"
-        )
-    return y
-
-
 def _row_max(z: np.ndarray) -> np.ndarray:
     """Maximum of each row of a 2-D array, shape (N, 1).
 
@@ -361,6 +257,34 @@ def _log_sum_exp_parts(z: np.ndarray):
     return shifted, e, sumexp
 
 
+def _softmax_cross_entropy(z, labels, Y, want_loss: bool, want_grad: bool):
+    """The arithmetic of softmax cross-entropy, written once: ``(loss or None, grad or None)``.
+
+    ``log softmax(z)_k = (z_k - m) - log sum_j exp(z_j - m)`` with m the row maximum (no
+    overflow, no log 0); the gradient is ``(softmax(z) - Y) / N``, built in the exp buffer
+    (for integer labels without building the one-hot Y).
+    """
+    n = z.shape[0]
+    rows = np.arange(n)
+    shifted, e, sumexp = _log_sum_exp_parts(z)
+    loss = grad = None
+    if want_loss:
+        if labels is not None:  # -log softmax at the true class
+            loss = float((np.log(sumexp).sum() - shifted[rows, labels].sum()) / n)
+        else:
+            loss = float(-np.sum(Y * (shifted - np.log(sumexp))) / n)
+    if want_grad:
+        grad = e
+        if labels is not None:
+            grad /= sumexp * n  # softmax(z) / N
+            grad[rows, labels] -= 1.0 / n  # minus one-hot / N
+        else:
+            grad /= sumexp  # softmax(z)
+            grad -= Y
+            grad *= 1.0 / n
+    return loss, grad
+
+
 def softmax_cross_entropy(logits, y_true) -> float:
     """Categorical cross-entropy of ``softmax(logits)`` against the targets, from the scores.
 
@@ -380,16 +304,7 @@ def softmax_cross_entropy(logits, y_true) -> float:
     -------
     float: summed over the K classes, averaged over the N samples.
     """
-    z, labels, Y = _cross_entropy_inputs(logits, y_true)
-    n = z.shape[0]
-    if labels is not None:
-        # -log softmax at the true class: log(sum exp) - shifted[true class]
-        shifted = z - _row_max(z)
-        picked = shifted[np.arange(n), labels].sum()
-        sumexp = _row_sum(np.exp(shifted, out=shifted))
-        return float((np.log(sumexp).sum() - picked) / n)
-    shifted, _, sumexp = _log_sum_exp_parts(z)
-    return float(-np.sum(Y * (shifted - np.log(sumexp))) / n)
+    return _softmax_cross_entropy(*cross_entropy_inputs(logits, y_true), True, False)[0]
 
 
 def softmax_cross_entropy_grad(logits, y_true) -> np.ndarray:
@@ -398,17 +313,7 @@ def softmax_cross_entropy_grad(logits, y_true) -> np.ndarray:
     The "p - y" rule of the softmax + cross-entropy pair (Y one-hot for integer labels),
     with the 1/N of the batch mean. Shape (N, K), dtype of ``logits``.
     """
-    z, labels, Y = _cross_entropy_inputs(logits, y_true)
-    n = z.shape[0]
-    if labels is not None:
-        g = z - _row_max(z)
-        np.exp(g, out=g)
-        denom = _row_sum(g)
-        denom *= n
-        g /= denom[:, None]  # softmax(z) / N
-        g[np.arange(n), labels] -= 1.0 / n  # minus one-hot / N, without building the one-hot
-        return g
-    return softmax_cross_entropy_value_and_grad(logits, y_true)[1]
+    return _softmax_cross_entropy(*cross_entropy_inputs(logits, y_true), False, True)[1]
 
 
 def softmax_cross_entropy_value_and_grad(logits, y_true) -> tuple[float, np.ndarray]:
@@ -416,22 +321,7 @@ def softmax_cross_entropy_value_and_grad(logits, y_true) -> tuple[float, np.ndar
 
     Returns ``(softmax_cross_entropy(logits, y_true), softmax_cross_entropy_grad(logits, y_true))``.
     """
-    z, labels, Y = _cross_entropy_inputs(logits, y_true)
-    n = z.shape[0]
-    shifted, e, sumexp = _log_sum_exp_parts(z)
-    if labels is not None:
-        # the same arithmetic as softmax_cross_entropy and softmax_cross_entropy_grad
-        rows = np.arange(n)
-        loss = (np.log(sumexp).sum() - shifted[rows, labels].sum()) / n
-        denom = sumexp[:, 0] * n
-        e /= denom[:, None]
-        e[rows, labels] -= 1.0 / n
-        return float(loss), e
-    e /= sumexp  # e is now softmax(z)
-    loss = -np.sum(Y * (shifted - np.log(sumexp))) / n
-    e -= Y
-    e *= 1.0 / n
-    return float(loss), e
+    return _softmax_cross_entropy(*cross_entropy_inputs(logits, y_true), True, True)
 
 
 def kl_divergence(y_pred, y_true) -> float:
@@ -454,7 +344,7 @@ def kl_divergence(y_pred, y_true) -> float:
     with ``y_true = 0`` contribute nothing. Minimising it in y_pred is the same as minimising
     cross-entropy (they differ by the entropy of y_true, a constant).
     """
-    p, q = _distributions(y_pred, y_true)
+    p, q = distributions(y_pred, y_true)
     mask = _kl_support(p, q)
     qm, pm = q[mask], p[mask]
     return float(np.sum(qm * (np.log(qm) - np.log(pm))) / (p.shape[0] if p.ndim == 2 else 1))
@@ -462,7 +352,7 @@ def kl_divergence(y_pred, y_true) -> float:
 
 def kl_divergence_grad(y_pred, y_true) -> np.ndarray:
     """Gradient of :func:`kl_divergence` wrt ``y_pred``: ``-y_true / y_pred / N`` (0 where y_true = 0)."""
-    p, q = _distributions(y_pred, y_true)
+    p, q = distributions(y_pred, y_true)
     mask = _kl_support(p, q)
     grad = np.zeros_like(p)
     grad[mask] = -q[mask] / p[mask]
@@ -504,7 +394,7 @@ def hellinger(y_pred, y_true) -> float:
     -------
     float in [0, 1]: 0 iff the distributions agree, 1 iff their supports are disjoint.
     """
-    p, q = _distributions(y_pred, y_true)
+    p, q = distributions(y_pred, y_true)
     _, _, norm = _hellinger_parts(p, q)
     return float(np.mean(norm) / _SQRT2)
 
@@ -523,7 +413,7 @@ def hellinger_grad(y_pred, y_true) -> np.ndarray:
       ``sqrt(finfo.tiny)`` (about 1.5e-154 in float64) in the denominator, giving a huge finite
       negative gradient (push p_k up).
     """
-    p, q = _distributions(y_pred, y_true)
+    p, q = distributions(y_pred, y_true)
     sp, sq, norm = _hellinger_parts(p, q)
     # Floor sqrt(p) so that |grad| <= 1 / (2 sqrt2 floor) stays finite in the dtype.
     ratio = sq / np.maximum(sp, math.sqrt(np.finfo(p.dtype).tiny))
