@@ -1,8 +1,7 @@
 """``python -m nngrader ARGS`` is ``nbgrader ARGS``, started about 2 s faster.
 
-- Importing nbgrader pulls in jsonschema's optional ``rfc3987_syntax`` IRI validator, which builds
-  a parser at import time (about 2 s here) and is never used by nbgrader. Marking it missing makes
-  jsonschema skip that one format check.
+- Importing nbgrader builds a parser nbgrader never uses (about 2 s here);
+  :func:`nngrader.course.without_iri_parser` skips it.
 - (nbgrader runs ``alembic`` from PATH when it creates a gradebook: the course's
   ``nbgrader_config.py`` puts the interpreter's bin folder first, for every nbgrader command.)
 
@@ -11,7 +10,9 @@ Everything else is nbgrader's own command line.
 """
 import sys
 
-sys.modules.setdefault("rfc3987_syntax", None)
+from nngrader.course import without_iri_parser
+
+without_iri_parser()
 
 from nbgrader.apps.nbgraderapp import main  # noqa: E402
 

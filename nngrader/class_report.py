@@ -26,8 +26,6 @@ implementation, tampered, or wrong values with no cause recognised.
 from __future__ import annotations
 
 import csv
-import sys
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -150,18 +148,17 @@ def _grade_all_failures(root: Path, assignment: str) -> dict:
 
 def collect(root: str | Path, assignment: str) -> ClassReport:
     """Everything the report shows, from the gradebook and the autograded notebooks of ``root``."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # as `python -m nngrader` does: a faster import
-    from nbgrader.api import Gradebook, MissingEntry
+    from .course import gradebook, without_iri_parser
 
-    from .grade_all import _course_settings
+    without_iri_parser()
+    from nbgrader.api import MissingEntry
 
     root = Path(root).resolve()
-    course_id, db_url = _course_settings(root)
     submitted = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
     cells: dict[str, CellScores] = {}
     totals: dict[str, tuple] = {}
     late: list[LateSubmission] = []
-    with Gradebook(db_url, course_id) as gb:
+    with gradebook(root) as gb:
         try:
             a = gb.find_assignment(assignment)
         except MissingEntry:

@@ -47,6 +47,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .course import without_iri_parser
+
 __all__ = ["main", "grade_detached", "grading_settings", "scratch_config", "read_result", "GRADING_SECTIONS",
            "GradingFailed", "RESULT", "FORMAT"]
 
@@ -182,9 +184,9 @@ def _run(scratch: Path, args: list[str], timeout: float, env: dict, out) -> None
 def _reason(code: int, log: str, timeout: float) -> str:
     """One line: nbgrader's last error, as grade_all reports it."""
     try:
-        from .grade_all import _failure_reason
+        from .nbgrader_process import failure_reason
 
-        return _failure_reason(code, log, timeout)
+        return failure_reason(code, log, timeout)
     except Exception:
         lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
         return (lines[-1] if lines else f"exit status {code}")[:200]
@@ -197,7 +199,7 @@ def _score(x):
 
 def read_result(db_url: str, course_id: str, assignment: str, student: str, submitted: Path) -> dict:
     """The student's autograde result, read with nbgrader's API from the gradebook at ``db_url``."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # as ``python -m nngrader`` does: a faster import
+    without_iri_parser()
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(db_url, course_id) as gb:

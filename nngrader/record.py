@@ -42,6 +42,8 @@ import time
 import warnings
 from pathlib import Path
 
+from .course import without_iri_parser
+
 __all__ = ["main", "record", "RecordError", "course_settings"]
 
 RESULT = "result.json"
@@ -55,9 +57,9 @@ class RecordError(Exception):
 def course_settings(root: Path) -> tuple[str, str]:
     """``(course_id, db_url)`` of the course: nbgrader_config.py as grade_all reads it;
     ``$NNGRADER_DB_URL`` (a Kubernetes Secret) wins over its ``db_url``."""
-    from .grade_all import _course_settings
+    from . import course
 
-    course_id, db_url = _course_settings(Path(root))
+    course_id, db_url = course.course_settings(root)
     return course_id, os.environ.get("NNGRADER_DB_URL") or db_url
 
 
@@ -226,7 +228,7 @@ def _swap(staged: Path, dest: Path) -> None:
 def record(root: Path, assignment: str, student: str, src: Path, *, retries: int = 4, out=print) -> dict:
     """Check, then record ``src`` (a grade_detached output folder) in the course at ``root``."""
     # as ``python -m nngrader`` does: a faster import, and nbgrader finds alembic without an activated environment
-    sys.modules.setdefault("rfc3987_syntax", None)
+    without_iri_parser()
     bindir = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")

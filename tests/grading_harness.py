@@ -33,6 +33,8 @@ from pathlib import Path
 
 import nbformat
 
+from nngrader.course import course_settings, gradebook
+
 __all__ = [
     "ROOT", "COURSE_ID", "PARTIAL",
     "nbgrader", "new_course",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-COURSE_ID = "nn-fundamentals"
+COURSE_ID = course_settings(ROOT)[0]  # nbgrader_config.py says it; never repeated here
 PARTIAL = "partial"  # an expected score strictly between 0 and the cell's points
 
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", flags=re.M)
@@ -178,11 +180,8 @@ def grades_csv(course, assignment, path=None) -> dict:
 
 def gradebook_scores(course, assignment, notebook, students, grade_ids):
     """``(scores, manual)``: ``{(student, grade_id): auto_score}`` and ``{...: needs_manual_grade}``."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # as ``python -m nngrader`` does: a faster import
-    from nbgrader.api import Gradebook
-
     scores, manual = {}, {}
-    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}", COURSE_ID) as gb:
+    with gradebook(course) as gb:
         for student in students:
             for gid in grade_ids:
                 g = gb.find_grade(gid, notebook, assignment, student)

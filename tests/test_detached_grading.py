@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 import grading_harness as h
+from nngrader.course import gradebook
 
 ROOT = h.ROOT
 K8S = ROOT / "deploy" / "kubernetes"
@@ -88,11 +89,8 @@ def finish(proc) -> tuple[str, str, int]:
 # --- comparing gradebooks ---------------------------------------------------------------------------
 def gradebook_state(course: Path) -> dict:
     """Everything nbgrader autograde writes for a submission: time, every grade, comment and penalty."""
-    sys.modules.setdefault("rfc3987_syntax", None)
-    from nbgrader.api import Gradebook
-
     state = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", h.COURSE_ID) as gb:
+    with gradebook(course) as gb:
         for sub in gb.find_assignment(A).submissions:
             st = sub.student.id
             state[st, "timestamp"] = sub.timestamp
@@ -226,10 +224,7 @@ def test_the_run_steps_course_root_never_had_a_gradebook_url(graded):
                                                          "nngrader.preprocessors.TrustedVerdicts"]
     assert cfg.OverwriteCells.add_missing_cells is True
     # it graded with its own SQLite gradebook, which holds this one student only
-    sys.modules.setdefault("rfc3987_syntax", None)
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}", h.COURSE_ID) as gb:
+    with gradebook(scratch, db_url=f"sqlite:///{scratch / 'gradebook.db'}") as gb:
         assert [s.id for s in gb.students] == [SOL]
     assert sorted(p.name for p in (scratch / "submitted").iterdir()) == [SOL]
     # what the run step wrote is all the record step reads
@@ -240,10 +235,7 @@ def test_the_run_steps_course_root_never_had_a_gradebook_url(graded):
 @pytest.mark.slow
 def test_record_keeps_manual_grades_and_feedback_can_be_regenerated(graded):
     course = graded["course"]
-    sys.modules.setdefault("rfc3987_syntax", None)
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", h.COURSE_ID) as gb:
+    with gradebook(course) as gb:
         g = gb.find_grade("xor_why", NB, A, SOL)
         g.manual_score = 2.0
         g.needs_manual_grade = False

@@ -121,7 +121,7 @@ def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
 
 
 def test_course_settings_come_from_nbgrader_config(tmp_path):
-    from nngrader.grade_all import _course_settings
+    from nngrader.course import course_settings as _course_settings
 
     assert _course_settings(tmp_path) == ("default_course", f"sqlite:///{tmp_path / 'gradebook.db'}")
     (tmp_path / "nbgrader_config.py").write_text(
