@@ -374,10 +374,23 @@ def _with_kinks(rng, shape):
     return x
 
 
+def _twin(rng, recipe) -> str:
+    """A bug for the same layer: a clean case counts only if the check also fails this broken twin
+    (a broken case has the clean layer as its twin, which the check must pass)."""
+    kind = recipe["type"]
+    if kind == "dense":
+        return str(rng.choice(["transposed_weight_gradient", "bias_not_summed", "weight_gradient_sign"]))
+    if kind == "activation":
+        other = {"tanh": "tanh_without_square", "sigmoid": "sigmoid_derivative_as_sigmoid"}.get(recipe["name"])
+        return str(rng.choice([other, "missing_activation_derivative"])) if other else "missing_activation_derivative"
+    return str(rng.choice(["missing_1_over_n", "loss_gradient_sign"]))
+
+
 def _layer_case(recipe, x, rng, kinks=(), dtype="float64", label=""):
     recipe = {**recipe, "dtype": dtype}
     x = np.asarray(x, dtype=np.float64).astype(dtype)
-    return Case((recipe, x, int(rng.integers(2**31)), tuple(kinks)), label=label, function="run_check_layer")
+    twin = "clean" if recipe.get("bug") else _twin(rng, recipe)
+    return Case((recipe, x, int(rng.integers(2**31)), tuple(kinks), twin), label=label, function="run_check_layer")
 
 
 def _cl_visible(rng):
@@ -477,33 +490,87 @@ def _reported(errors, name):
 
 
 def _cl_judge(case, value):
-    recipe, x, seed, kinks = case.args
-    if not _report(value, ("errors", "error", "params", "x_same")):
+    """One part per tensor: does check_layer call it right or wrong, as nnkit does? A case counts
+    only if the check tells right from wrong: for a broken layer, the broken tensor must be caught,
+    not every tensor flagged, and the same tensor of the clean layer (the twin) passed; for a clean
+    layer, the same layer with a planted bug (the twin) must fail."""
+    recipe, x, seed, kinks, twin = case.args
+    if not _report(value, ("errors", "error", "twin_errors", "twin_error", "params", "x_same")):
         return [Part(False, f"run_check_layer {DRIVER_CHANGED}")]
     ref = _reference(recipe, x, seed, kinks)
     names = list(ref)
     float32 = recipe.get("dtype") == "float32"
-    if value["error"]:
-        cause = _error_cause(value["error"], float32, any(r.reason.startswith(SHAPE) for r in ref.values()))
-        return [Part(False, f"check_layer {value['error']}", cause=cause)] + [Part(False, "") for _ in names]
-    errors = value["errors"]
+    blank = [Part(False, "") for _ in names[1:]]
+    failed = _cl_unusable(value["error"], value["errors"], ref, float32)
+    if failed:
+        return [failed] + blank + _arguments(value)
+    parts = [_tensor_part(name, value["errors"], ref, recipe, x, seed, kinks, float32) for name in names]
+    bug = recipe.get("bug", "")
+    if bug:
+        broken = planted.BUGS[bug][1]
+        at = names.index(broken)
+        if not parts[at].ok:  # the bug was missed: the other verdicts prove nothing
+            return [parts[at]] + blank + _arguments(value)
+        others = [p for n, p in zip(names, parts) if n != broken]
+        if others and not any(p.ok for p in others):
+            note = (f"every tensor is flagged, so the check does not say where the bug is (only d{broken} is "
+                    f"wrong); {others[0].message}")
+            return [Part(False, note, cause=others[0].cause, name="d" + broken)] + blank + _arguments(value)
+        clean = {**recipe, "bug": ""}
+        failed = _cl_unusable(value["twin_error"], value["twin_errors"], ref, float32)
+        if not failed:
+            alarm = _tensor_part(broken, value["twin_errors"], _reference(clean, x, seed, kinks), clean, x, seed,
+                                 kinks, float32)
+            if not alarm.ok:
+                failed = Part(False, f"on the same layer without its bug, your check flags d{broken} too "
+                                     f"({alarm.message.split(': ', 1)[1]}): it does not tell a right gradient "
+                                     "from a wrong one", cause=alarm.cause, name="d" + broken)
+        else:
+            failed.message = "on the same layer without its bug: " + failed.message
+        if failed:
+            return [failed] + blank + _arguments(value)
+    elif twin:
+        twin_recipe = {**recipe, "bug": twin}
+        twin_ref = _reference(twin_recipe, x, seed, kinks)
+        broken = planted.BUGS[twin][1]
+        failed = _cl_unusable(value["twin_error"], value["twin_errors"], twin_ref, float32)
+        if not failed:
+            miss = _tensor_part(broken, value["twin_errors"], twin_ref, twin_recipe, x, seed, kinks, float32)
+            if not miss.ok:
+                failed = Part(False, f"on the same layer with a planted bug in d{broken}, your check passes it too "
+                                     f"({miss.message.split(': ', 1)[1]}): a check that cannot fail proves nothing",
+                              cause=miss.cause, name="d" + broken)
+        elif failed.message:
+            failed.message = "on the same layer with a planted bug: " + failed.message
+        if failed:
+            return [failed] + blank + _arguments(value)
+    return parts + _arguments(value)
+
+
+def _cl_unusable(error, errors, ref, float32):
+    """A failed Part when check_layer raised or did not return a dict; else None."""
+    names = list(ref)
+    if error:
+        return Part(False, f"check_layer {error}", cause=_error_cause(
+            error, float32, any(r.reason.startswith(SHAPE) for r in ref.values())))
     if not isinstance(errors, dict):
-        what = type(errors).__name__
-        return [Part(False, f"check_layer returned a {what}; expected a dict tensor name -> largest relative error, "
-                            f"here with keys {', '.join(names)}")] + [Part(False, "") for _ in names]
-    parts = [_tensor_part(name, errors, ref, recipe, x, seed, kinks, float32) for name in names]
+        return Part(False, f"check_layer returned a {type(errors).__name__}; expected a dict tensor name -> largest "
+                           f"relative error, here with keys {', '.join(names)}")
+    return None
+
+
+def _arguments(value) -> list:
+    """A failed part when the check left x or the layer's arrays changed (nothing when it did not)."""
     problems = [f"layer.params[{k!r}] was {how}" for k, how in value["params"].items()]
     if not value["x_same"]:
         problems.append("the x it was given was changed")
-    cause = ""
+    if not problems:
+        return []
+    cause = "a check must leave the layer and x exactly as it found them: write each saved value back"
     if any(how == "replaced" for how in value["params"].values()):
         cause = ("put the layer's own arrays back into layer.params when the check ends (also when it raises): "
                  "the copies are for the check only, and an optimizer holds the originals")
-    elif problems:
-        cause = "a check must leave the layer and x exactly as it found them: write each saved value back"
-    parts.append(Part(not problems, "check_layer left " + "; ".join(problems) if problems else "",
-                      cause=cause, name="arguments"))
-    return parts
+    return [Part(False, "check_layer left " + "; ".join(problems), cause=cause, name="arguments")]
 
 
 SHAPE = "analytic gradient has shape"
@@ -617,8 +684,26 @@ def _fb_case(rng, make, number):
     for _ in range(50):
         recipe = make()
         if _usable(recipe):
-            return Case((recipe, int(rng.integers(2**31))), label=_net_label(recipe, number), function="run_find_bug")
+            twin = None if planted.planted_answer(recipe) else _twin_bug(rng, recipe)
+            if twin is None and not planted.planted_answer(recipe):
+                continue
+            return Case((recipe, int(rng.integers(2**31)), twin), label=_net_label(recipe, number),
+                        function="run_find_bug")
     raise RuntimeError("could not draw a usable network")  # pragma: no cover - does not happen
+
+
+def _twin_bug(rng, recipe):
+    """(layer index, bug) for a clean network: a clean case counts only if find_bug also finds that bug."""
+    places = [(i, bug) for i, r in enumerate(recipe["layers"]) for bug in (
+        ("transposed_weight_gradient", "bias_not_summed") if r["type"] == "dense" else
+        ("missing_activation_derivative",) if r["type"] == "activation" else ("missing_1_over_n",))]
+    for j in rng.permutation(len(places)):
+        i, bug = places[j]
+        layers = [dict(r) for r in recipe["layers"]]
+        layers[i]["bug"] = bug
+        if _usable({**recipe, "layers": layers}):
+            return [int(i), bug]
+    return None
 
 
 def _fb_visible(rng):
@@ -734,7 +819,10 @@ def _network_error(network, X, j, tensor) -> float:
 
 
 def _fb_judge(case, value):
-    recipe, _ = case.args
+    """Buggy network: the location (layer and tensor) and the kind count separately. Clean network:
+    None, after running every layer's backward pass, and the same network with a planted bug (the
+    twin) located."""
+    recipe, _, twin = case.args
     expected = planted.planted_answer(recipe)
     n_parts = 1 if expected is None else 2
     if not _report(value, ("answer", "error", "untouched")):
@@ -762,7 +850,7 @@ def _fb_judge(case, value):
                 return [Part(False, f"find_bug returned None without running the backward pass of layer(s) "
                                     f"{', '.join(map(str, skipped))}", name="network",
                              cause="check every layer before you call a network clean")] + extra
-            return [Part(True, name="network")] + extra
+            return [_twin_part(recipe, twin, value)] + extra
         j, tensor, kind = answer
         return [_false_alarm(recipe, network, X, j, tensor, "this network has no bug")] + extra
     i, t, k = expected
@@ -794,6 +882,21 @@ def _fb_judge(case, value):
     cause = SIGNATURE[seen] if seen == k else ""
     return [Part(True, name="location"),
             Part(False, f"the kind of d{t} of {where}: you said {kind!r}, expected {k!r}", cause=cause, name="kind")] + extra
+
+
+def _twin_part(recipe, twin, value) -> Part:
+    """The clean network was called clean: right only if the same network with a bug was not."""
+    i, bug = twin
+    _, t, _ = planted.BUGS[bug]
+    where = f"d{t} of layer {i} ({planted.describe(recipe['layers'][i])})"
+    if value["twin_error"]:
+        return Part(False, f"on the same network with a planted bug in {where}, find_bug {value['twin_error']}",
+                    name="network")
+    got = value["twin_answer"]
+    if isinstance(got, (tuple, list)) and len(got) == 3 and tuple(got[:2]) == (i, t):
+        return Part(True, name="network")
+    return Part(False, f"find_bug calls this network clean, but on the same network with a planted bug in {where} "
+                       f"it returns {_show(got)}: a search that cannot find a bug proves nothing", name="network")
 
 
 def _show(answer) -> str:
