@@ -29,29 +29,23 @@ Conventions (texts disagree; nnkit follows PyTorch and names the alternatives)
   gradient is *L2 regularization* (``nnkit.training.fit(l2=...)``; ``torch.optim.Adam``'s
   own ``weight_decay`` argument).  The two are the same thing for plain SGD only.
 
-Every step checks its input first (:mod:`nnkit._optimizer_checks`) and then updates, so a bad
-gradient (wrong keys, wrong shape, NaN/Inf) raises before anything is changed.  Each optimizer
-states its update once, in ``_update(p, g, t, *slot_arrays)`` for one parameter array; the
-arithmetic is done in place with ``out=`` in one scratch array, so float32 parameters stay
-float32 and a step costs about as much as a hand-fused NumPy update.
+Every step checks its input first and then updates, so a bad gradient (wrong keys, wrong shape,
+NaN/Inf) raises before anything is changed: that contract is the base class
+:class:`~nnkit.optimizer_base.Optimizer`.  Each optimizer below states its update rule once, in
+``_update(p, g, t, *slot_arrays)`` for one parameter array; the arithmetic is done in place with
+``out=`` in one scratch array, so float32 parameters stay float32 and a step costs about as much
+as a hand-fused NumPy update.  :func:`optimize_path` and :func:`nesterov_sutskever_path` (from
+:mod:`nnkit.trajectories`) run an optimizer on a gradient function, for loss-surface demos.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
 
 import numpy as np
 
-from ._optimizer_checks import check_params, check_step
-from ._validate import (
-    ShapeError,
-    as_array,
-    check_choice,
-    check_nonnegative,
-    check_positive,
-    check_probability,
-    shape_str,
-)
+from ._validate import check_choice, check_nonnegative, check_positive, check_probability
+from .optimizer_base import Optimizer
+from .trajectories import nesterov_sutskever_path, optimize_path
 
 __all__ = [
     "Optimizer",
@@ -74,103 +68,6 @@ __all__ = [
 def _unit_interval(value, name: str) -> float:
     """Decay rates live in [0, 1): 1 would never forget, >= 1 or < 0 diverges or oscillates."""
     return check_probability(value, name, high_open=True)
-
-
-# --------------------------------------------------------------------------------------------
-# base class
-# --------------------------------------------------------------------------------------------
-class Optimizer:
-    """Base class: hyperparameters on the object, state in a plain dict.
-
-    Subclasses list their per-parameter state arrays in ``slots`` and implement
-    ``_update(p, g, t, *slot_arrays)`` for one parameter array.
-
-    Attributes
-    ----------
-    lr : float
-        Learning rate, > 0.  It may be changed between steps (a schedule does this); it is
-        validated on every assignment.
-    slots : tuple of str
-        Names of the per-parameter arrays in the state (``()`` for plain SGD).
-    """
-
-    name = "optimizer"
-    slots: tuple[str, ...] = ()
-
-    def __init__(self, lr):
-        self.lr = lr
-
-    @property
-    def lr(self) -> float:
-        return self._lr
-
-    @lr.setter
-    def lr(self, value) -> None:
-        self._lr = check_positive(value, "lr")
-
-    # hyperparameters shown by repr, in order
-    def hyperparameters(self) -> dict:
-        """Hyperparameters as a dict (what ``repr`` shows)."""
-        return {"lr": self.lr}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
-        return f"{type(self).__name__}({args})"
-
-    def init_state(self, params: Mapping[str, np.ndarray]) -> dict:
-        """Fresh state for ``params``.
-
-        Parameters
-        ----------
-        params : dict of str -> ndarray (float32 or float64)
-
-        Returns
-        -------
-        state : dict
-            ``{"t": 0, slot: {name: array like params[name]}, ...}``; ``"t"`` counts the steps
-            taken.  The arrays have each parameter's shape and dtype.
-        """
-        check_params(params)
-        for key, p in params.items():
-            as_array(p, f"params[{key!r}]", allow_empty=True)  # NaN/Inf check
-        state: dict = {"t": 0}
-        for slot in self.slots:
-            state[slot] = {key: self._init_slot(slot, p) for key, p in params.items()}
-        return state
-
-    def _init_slot(self, slot: str, p: np.ndarray) -> np.ndarray:
-        return np.zeros_like(p)
-
-    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], state: dict) -> None:
-        """Take one step: update ``params`` and ``state`` in place; ``grads`` is not changed.
-
-        Parameters
-        ----------
-        params : dict of str -> ndarray
-            Updated in place (the arrays keep their identity and dtype).
-        grads : dict of str -> ndarray
-            Same keys and shapes as ``params``: dLoss/dparam.
-        state : dict
-            From ``init_state(params)``; updated in place (``state["t"]`` is incremented).
-
-        Raises
-        ------
-        KeyError
-            ``params`` and ``grads`` (or the state) have different keys; the message lists them.
-        ShapeError
-            A gradient's shape differs from its parameter's; the message names the key and both
-            shapes.
-        ValueError
-            A gradient holds NaN or Inf; the message names the parameter.  Nothing is updated.
-        """
-        check_step(params, grads, state, self.slots, type(self).__name__)  # raises before any update
-        t = state["t"] + 1
-        state["t"] = t
-        for key, p in params.items():
-            self._update(p, grads[key], t, *(state[slot][key] for slot in self.slots))
-
-    def _update(self, p: np.ndarray, g: np.ndarray, t: int, *slots: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------------------------
@@ -683,94 +580,3 @@ def get_optimizer(name: str, **hyperparameters) -> Optimizer:
     """Build an optimizer by registry name, e.g. ``get_optimizer("momentum", lr=0.1, mu=0.9)``."""
     check_choice(name, "name", OPTIMIZERS)
     return OPTIMIZERS[name](**hyperparameters)
-
-
-# --------------------------------------------------------------------------------------------
-# trajectories on a gradient function (loss-surface demos)
-# --------------------------------------------------------------------------------------------
-def _as_point(w0) -> np.ndarray:
-    return np.array(as_array(w0, "w0"), dtype=np.float64, copy=True)
-
-
-def _grad_at(grad_fn: Callable, w: np.ndarray, step: int) -> np.ndarray:
-    g = np.asarray(grad_fn(w.copy()), dtype=np.float64)
-    if g.shape != w.shape:
-        raise ShapeError(f"grad_fn must return an array of shape {shape_str(w.shape)}; got {shape_str(g.shape)}")
-    if not np.isfinite(g).all():
-        raise ValueError(f"grad_fn returned a non-finite gradient at step {step}, w = {w}")
-    return g
-
-
-def optimize_path(optimizer: Optimizer, grad_fn: Callable, w0, n_steps: int) -> np.ndarray:
-    """Run ``optimizer`` from ``w0`` on a gradient function and return the path.
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-    grad_fn : callable
-        ``grad_fn(w) -> ndarray`` of ``w``'s shape, e.g. a loss surface's gradient.
-    w0 : array_like, shape (D,) (any shape works)
-        Start point; not modified (a float64 copy is optimized).
-    n_steps : int >= 0
-
-    Returns
-    -------
-    path : ndarray, shape (n_steps + 1, *w0.shape)
-        ``path[0] = w0``; ``path[k]`` is the point after ``k`` steps.
-    """
-    n_steps = _check_steps(n_steps)
-    w = _as_point(w0)
-    params = {"w": w}
-    state = optimizer.init_state(params)
-    path = np.empty((n_steps + 1, *w.shape))
-    path[0] = w
-    for k in range(n_steps):
-        optimizer.step(params, {"w": _grad_at(grad_fn, w, k)}, state)
-        path[k + 1] = w
-    return path
-
-
-def nesterov_sutskever_path(grad_fn: Callable, w0, lr, mu=0.9, n_steps: int = 100):
-    """Nesterov momentum in the look-ahead form of Sutskever et al. (2013).
-
-    ::
-
-        v <- mu * v - lr * grad_fn(w + mu * v) ;   w <- w + v        (v starts at 0)
-
-    Parameters
-    ----------
-    grad_fn : callable
-        ``grad_fn(w) -> ndarray`` of ``w``'s shape.
-    w0 : array_like
-        Start point (not modified).
-    lr : float > 0
-    mu : float in [0, 1)
-    n_steps : int >= 0
-
-    Returns
-    -------
-    w_path, v_path : ndarray, shape (n_steps + 1, *w0.shape)
-        Weights and velocities after each step (index 0 is the start).  ``w_path + mu * v_path``
-        are the look-ahead points, which are exactly the weights that :class:`Nesterov`
-        (PyTorch's form) produces: ``optimize_path(Nesterov(lr, mu), grad_fn, w0, n_steps)``.
-    """
-    lr = check_positive(lr, "lr")
-    mu = _unit_interval(mu, "mu")
-    n_steps = _check_steps(n_steps)
-    w = _as_point(w0)
-    v = np.zeros_like(w)
-    w_path = np.empty((n_steps + 1, *w.shape))
-    v_path = np.zeros_like(w_path)
-    w_path[0] = w
-    for k in range(n_steps):
-        v = mu * v - lr * _grad_at(grad_fn, w + mu * v, k)
-        w = w + v
-        w_path[k + 1] = w
-        v_path[k + 1] = v
-    return w_path, v_path
-
-
-def _check_steps(n_steps) -> int:
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-        raise ValueError(f"n_steps must be an int >= 0; got {n_steps!r}")
-    return int(n_steps)
