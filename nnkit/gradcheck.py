@@ -25,6 +25,10 @@ On top of the core, :func:`check_gradients` checks a whole set of named tensors 
 :func:`check_layer` and :func:`check_model` apply the same machinery to nnkit layers and
 ``Sequential`` models.
 
+Modules: the result types and their rendering are in :mod:`nnkit.gradcheck_results`, the
+set-up (argument checks, the function under test, kinks, frozen layer state) in
+:mod:`nnkit._gradcheck_setup`; everything public is importable from here.
+
 Conventions
 -----------
 - The relative error of a tensor is ``rel_error(analytic, numeric, floor)`` over its checked
@@ -40,15 +44,27 @@ Conventions
 """
 from __future__ import annotations
 
-import html
-import inspect
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Mapping
+from dataclasses import replace
+from typing import Callable, Mapping
 
 import numpy as np
 
+from ._gradcheck_setup import (
+    Objective,
+    StateSnapshot,
+    activation_kinks,
+    checked_params,
+    checked_sampling,
+    evaluate_analytic,
+    layer_params,
+    parsed_kinks,
+    require_float64,
+    resolve_loss,
+    sample_entries,
+)
 from ._validate import as_array, check_positive, check_rng
+from .gradcheck_results import GradCheckResult, TensorCheck, failed_row, fmt_index
 
 __all__ = [
     "numerical_gradient",
@@ -59,18 +75,16 @@ __all__ = [
     "check_gradients",
     "check_layer",
     "check_model",
+    "CHAIN_RULE_ADVICE",
 ]
 
-
-def _require_float64(x: np.ndarray, name: str) -> None:
-    if x.dtype != np.float64:
-        raise TypeError(
-            f"{name} must be float64 for a gradient check; got {x.dtype}. "
-            "Centred differences in float32 lose about half their digits to round-off; "
-            "convert with x.astype(np.float64)."
-        )
+_FLOOR = 1e-8  # smallest denominator of a relative error (as in rel_error)
+_NOISE_FACTOR = 32.0  # safety factor on the round-off estimate eps * |f| / h
 
 
+# ----------------------------------------------------------------------------------------
+# Numerical differences and relative error
+# ----------------------------------------------------------------------------------------
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-5, index=None) -> np.ndarray:
     """Centred-difference gradient of a scalar function ``f`` at ``x``.
 
@@ -89,7 +103,7 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5, index=None) -> np.ndar
     -------
     grad : ndarray, same shape as ``x``.
     """
-    _require_float64(x, "x")
+    require_float64(x, "x")
     grad = np.zeros_like(x)
     indices = np.ndindex(x.shape) if index is None else index
     for ix in indices:
@@ -129,284 +143,8 @@ def rel_error(a, b, floor: float = 1e-8) -> float:
 
 
 # ----------------------------------------------------------------------------------------
-# Structured results
-# ----------------------------------------------------------------------------------------
-
-
-_FLOOR = 1e-8  # smallest denominator of a relative error (as in rel_error)
-_NOISE_FACTOR = 32.0  # safety factor on the round-off estimate eps * |f| / h
-
-
-def _fmt_index(ix) -> str:
-    if ix is None:
-        return "-"
-    return "(" + ", ".join(str(int(i)) for i in ix) + ("," if len(ix) == 1 else "") + ")"
-
-
-def _fmt_num(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.6g}"
-
-
-def _fmt_err(v: float) -> str:
-    if v is None or math.isnan(v):
-        return "-"
-    if math.isinf(v):
-        return "inf"
-    return f"{v:.2g}"
-
-
-@dataclass(frozen=True)
-class TensorCheck:
-    """One row of a gradient check: how the gradient of one named tensor fared.
-
-    Attributes
-    ----------
-    name : str
-        Tensor name as given in ``params`` (the gradient is ``"d" + name``).
-    shape : tuple of int
-    max_rel_error : float
-        ``rel_error(analytic, numeric)`` over the checked entries; ``inf`` when the analytic
-        gradient is missing, has the wrong shape or is not finite; 0.0 when nothing was checked.
-    worst_index : tuple of int or None
-        Entry with the largest ``|analytic - numeric|`` (None when nothing was compared).
-    analytic, numeric : float
-        The two gradient values at ``worst_index`` (NaN when not available).
-    passed : bool
-        ``max_rel_error <= threshold``.
-    n_checked : int
-        Entries compared (after sampling and kink skipping).
-    n_skipped_near_kink : int
-        Sampled entries skipped because their ±h step crossed a kink.
-    threshold : float
-    floor : float
-        Floor of the denominator of the relative error (see :func:`check_gradients`, Notes).
-    reason : str
-        Why the row failed before any comparison ("no analytic gradient given", shape...), or "".
-    hint : str
-        A suggestion for a failed row (empty when the row passed).
-    """
-
-    name: str
-    shape: tuple
-    max_rel_error: float
-    worst_index: tuple | None
-    analytic: float
-    numeric: float
-    passed: bool
-    n_checked: int
-    n_skipped_near_kink: int
-    threshold: float
-    reason: str = ""
-    hint: str = ""
-    floor: float = 1e-8
-
-    def message(self) -> str:
-        """One line for a student: what is wrong with this gradient and what to try."""
-        d = "d" + self.name
-        if self.passed:
-            if self.n_checked == 0:
-                return f"{d}: not checked (all {self.n_skipped_near_kink} sampled entries are within h of a kink)"
-            return f"{d}: OK (relative error {_fmt_err(self.max_rel_error)} <= {self.threshold:g})"
-        if self.reason:
-            msg = f"{d}: {self.reason}"
-        else:
-            msg = (
-                f"{d}: relative error {_fmt_err(self.max_rel_error)} at index {_fmt_index(self.worst_index)}, "
-                f"analytic {_fmt_num(self.analytic)} vs numeric {_fmt_num(self.numeric)} "
-                f"(expected <= {self.threshold:g})"
-            )
-        if self.hint:
-            msg += f"; {self.hint}"
-        return msg
-
-
-@dataclass
-class GradCheckResult:
-    """The outcome of a gradient check: one :class:`TensorCheck` row per named tensor.
-
-    ``result.passed`` (all rows), ``result.fraction_passed``, ``result.score(points)``,
-    ``result["W1"]`` (a row), ``print(result)`` (text table), a notebook renders
-    ``_repr_html_``, ``result.diagnosis()`` explains the failures, ``result.to_records()``
-    gives plain dicts (for a grader or a DataFrame).
-    """
-
-    rows: list
-    threshold: float
-    h: float
-    dout: np.ndarray | None = field(default=None, repr=False)
-
-    # -- summary ------------------------------------------------------------------------
-    @property
-    def passed(self) -> bool:
-        """True when every tensor's gradient passed."""
-        return all(r.passed for r in self.rows)
-
-    @property
-    def fraction_passed(self) -> float:
-        """Fraction of tensors (rows) whose gradient passed, in [0, 1]."""
-        if not self.rows:
-            return 1.0
-        return sum(r.passed for r in self.rows) / len(self.rows)
-
-    def score(self, points: float) -> float:
-        """Partial credit: ``points * fraction_passed`` (each tensor weighs the same)."""
-        points = float(points)
-        if not math.isfinite(points) or points < 0:
-            raise ValueError(f"points must be a finite number >= 0; got {points}")
-        return points * self.fraction_passed
-
-    @property
-    def max_rel_error(self) -> float:
-        """Largest relative error over all rows."""
-        return max((r.max_rel_error for r in self.rows), default=0.0)
-
-    @property
-    def failed(self) -> list:
-        """The rows that failed."""
-        return [r for r in self.rows if not r.passed]
-
-    # -- access -------------------------------------------------------------------------
-    def __getitem__(self, name: str) -> TensorCheck:
-        for r in self.rows:
-            if r.name == name:
-                return r
-        raise KeyError(f"no tensor named {name!r}; tensors: {', '.join(r.name for r in self.rows)}")
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def to_records(self) -> list:
-        """Rows as plain dicts (JSON-friendly apart from tuples)."""
-        return [asdict(r) for r in self.rows]
-
-    # -- rendering ----------------------------------------------------------------------
-    _HEAD = ("tensor", "shape", "max rel error", "worst index", "analytic", "numeric", "checked", "near kink", "status")
-
-    def _cells(self, r: TensorCheck) -> tuple:
-        status = "PASS" if r.passed else "FAIL"
-        err = _fmt_err(r.max_rel_error) if r.n_checked or r.reason else "-"
-        return (
-            "d" + r.name,
-            _fmt_index(r.shape) if r.shape != () else "()",
-            err,
-            _fmt_index(r.worst_index),
-            _fmt_num(r.analytic),
-            _fmt_num(r.numeric),
-            str(r.n_checked),
-            str(r.n_skipped_near_kink),
-            status,
-        )
-
-    def table(self) -> str:
-        """A fixed-width text table, one row per tensor, then a summary line."""
-        body = [self._HEAD] + [self._cells(r) for r in self.rows]
-        widths = [max(len(row[i]) for row in body) for i in range(len(self._HEAD))]
-        lines = []
-        for j, row in enumerate(body):
-            cells = (c.ljust(w) if i in (0, 3, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-            lines.append("  ".join(cells).rstrip())
-            if j == 0:
-                lines.append("  ".join("-" * w for w in widths))
-        n_pass = sum(r.passed for r in self.rows)
-        lines.append(
-            f"{n_pass}/{len(self.rows)} gradients pass at threshold {self.threshold:g} (h = {self.h:g})"
-        )
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
-
-    def __repr__(self) -> str:
-        return (
-            f"GradCheckResult(passed={self.passed}, fraction_passed={self.fraction_passed:.3g}, "
-            f"tensors=[{', '.join(r.name for r in self.rows)}], threshold={self.threshold:g})"
-        )
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self._HEAD)
-        rows = []
-        for r in self.rows:
-            cells = self._cells(r)
-            colour = "#e6f4ea" if r.passed else "#fce8e6"
-            tds = "".join(
-                f"<td style='text-align:{'left' if i in (0, 3, 8) else 'right'}'>{html.escape(c)}</td>"
-                for i, c in enumerate(cells)
-            )
-            title = html.escape(r.message(), quote=True)
-            rows.append(f"<tr style='background:{colour}' title=\"{title}\">{tds}</tr>")
-        n_pass = sum(r.passed for r in self.rows)
-        caption = html.escape(f"Gradient check: {n_pass}/{len(self.rows)} pass at threshold {self.threshold:g} (h = {self.h:g})")
-        out = (
-            "<table class='nnkit-gradcheck'>"
-            f"<caption style='text-align:left'>{caption}</caption>"
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
-        if not self.passed:
-            items = "".join(f"<li>{html.escape(r.message())}</li>" for r in self.failed)
-            out += f"<ul class='nnkit-gradcheck-diagnosis'>{items}</ul>"
-        return out
-
-    def diagnosis(self) -> str:
-        """What failed and what to try, one line per failed tensor (or a one-line all-clear)."""
-        if self.passed:
-            skipped = sum(r.n_skipped_near_kink for r in self.rows)
-            extra = f"; {skipped} entries near a kink were skipped" if skipped else ""
-            return (
-                f"All {len(self.rows)} gradients match (max relative error "
-                f"{_fmt_err(self.max_rel_error)} <= {self.threshold:g}){extra}."
-            )
-        return "\n".join(r.message() for r in self.failed)
-
-
-# ----------------------------------------------------------------------------------------
 # The check
 # ----------------------------------------------------------------------------------------
-
-
-def _call_style(f) -> bool:
-    """True when ``f`` takes the params dict, False when it takes no argument."""
-    try:
-        sig = inspect.signature(f)
-    except (TypeError, ValueError):
-        return True
-    for p in sig.parameters.values():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
-            return True
-    return False
-
-
-def _as_preacts(z) -> list:
-    if z is None:
-        return []
-    if isinstance(z, np.ndarray):
-        return [z]
-    if isinstance(z, (list, tuple)):
-        return [np.asarray(a, dtype=np.float64) for a in z]
-    return [np.asarray(z, dtype=np.float64)]
-
-
-def _sides(zs: list) -> list:
-    # Side of the kink (at 0): -1, 0 or +1, elementwise.
-    return [np.sign(z) for z in zs]
-
-
-def _crossed(s0: list, sp: list, sm: list) -> bool:
-    for a, b, c in zip(s0, sp, sm):
-        if a.shape != b.shape or a.shape != c.shape:
-            return True  # the pre-activations changed shape: treat as non-smooth
-        if not (np.array_equal(a, b) and np.array_equal(a, c)):
-            return True
-    return False
-
-
 CHAIN_RULE_ADVICE = "recheck the chain rule for this tensor, one local derivative at a time"
 
 
@@ -455,44 +193,81 @@ def _hint(name: str, a_full: np.ndarray, a: np.ndarray, n: np.ndarray, idx: list
     return CHAIN_RULE_ADVICE
 
 
-def _fail_row(name, shape, threshold, reason, hint="") -> TensorCheck:
+def _analytic_array(name: str, shape: tuple, analytic: Mapping, threshold: float):
+    """The analytic gradient of ``name`` as a float64 array of ``shape``, or the failed row saying why not."""
+    if name not in analytic:
+        return failed_row(name, shape, threshold, "no analytic gradient given",
+                          "return a gradient for every parameter and input, keyed like params")
+    try:
+        a_full = np.asarray(analytic[name])
+        if a_full.dtype.kind not in "fiub":
+            raise TypeError
+        a_full = a_full.astype(np.float64)
+    except (TypeError, ValueError):
+        return failed_row(name, shape, threshold, f"analytic gradient is not a numeric array (got {type(analytic[name]).__name__})")
+    if a_full.shape != shape:
+        hint = ""
+        if a_full.ndim == len(shape) + 1 and a_full.shape[1:] == shape:
+            if a_full.shape[0] == 1:
+                hint = (f"it has a leading axis of length 1: {fmt_index(a_full.shape)} where {fmt_index(shape)} "
+                        "is expected (sum without keepdims=True, or reshape)")
+            else:
+                hint = "it has an extra leading batch axis: sum it over the batch (axis 0)"
+        elif a_full.ndim == 2 and a_full.shape[::-1] == shape:
+            hint = "it has the transposed shape: a transpose is missing or misplaced"
+        elif a_full.size == int(np.prod(shape)):
+            hint = "same number of entries: check a reshape or transpose"
+        return failed_row(name, shape, threshold,
+                          f"analytic gradient has shape {fmt_index(a_full.shape)}, expected {fmt_index(shape)}", hint)
+    if not np.all(np.isfinite(a_full)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a_full))[0])
+        return failed_row(name, shape, threshold,
+                          f"analytic gradient is not finite ({a_full[bad]} at index {fmt_index(bad)})",
+                          "look for an overflow (exp of a large number) or a division by zero")
+    return a_full
+
+
+def _check_tensor(name, arr, idx, analytic, objective: Objective, threshold: float, kink_points) -> TensorCheck:
+    """One row: the analytic gradient of ``name`` against centred differences at the entries ``idx``."""
+    shape = arr.shape
+    a_full = _analytic_array(name, shape, analytic, threshold)
+    if isinstance(a_full, TensorCheck):
+        return a_full
+    checked, a_vals, n_vals, n_skipped = [], [], [], 0
+    magnitude = 0.0
+    for ix in idx:
+        if kink_points is not None and np.any(np.abs(arr[ix] - kink_points) <= objective.h):
+            n_skipped += 1
+            continue
+        num, mag = objective.centred_difference(arr, ix)
+        if num is None:  # the step crossed a kink of a pre-activation
+            n_skipped += 1
+            continue
+        magnitude = max(magnitude, mag)
+        if not math.isfinite(num):
+            return failed_row(name, shape, threshold,
+                              f"f is not finite near index {fmt_index(ix)}, so no numeric gradient exists there",
+                              "the function itself overflows: use a stable form (log-sum-exp, clipping)")
+        checked.append(ix)
+        a_vals.append(a_full[ix])
+        n_vals.append(num)
+    if not checked:
+        return TensorCheck(name, tuple(shape), 0.0, None, math.nan, math.nan, True, 0, n_skipped, threshold)
+    a = np.array(a_vals)
+    n = np.array(n_vals)
+    # Round-off in f (about eps * |f| per evaluation) becomes eps * |f| / h in the numeric
+    # gradient; differences below that cannot be seen, so the floor never lets them fail.
+    noise = _NOISE_FACTOR * np.finfo(np.float64).eps * magnitude / objective.h
+    floor = max(_FLOOR, noise / threshold)
+    err = rel_error(a, n, floor=floor)
+    w = int(np.argmax(np.abs(a - n)))
+    ok = err <= threshold
     return TensorCheck(
-        name=name, shape=tuple(shape), max_rel_error=math.inf, worst_index=None, analytic=math.nan,
-        numeric=math.nan, passed=False, n_checked=0, n_skipped_near_kink=0, threshold=threshold,
-        reason=reason, hint=hint,
+        name=name, shape=tuple(shape), max_rel_error=err, worst_index=checked[w],
+        analytic=float(a[w]), numeric=float(n[w]), passed=ok, n_checked=len(checked),
+        n_skipped_near_kink=n_skipped, threshold=threshold, floor=floor,
+        hint="" if ok else _hint(name, a_full, a, n, checked, err),
     )
-
-
-def _validate_params(params) -> dict:
-    if not isinstance(params, Mapping):
-        raise TypeError(
-            "params must be a dict name -> float64 ndarray (the tensors to check, inputs included); "
-            f"got {type(params).__name__}"
-        )
-    if not params:
-        raise ValueError("params is empty; expected at least one named tensor to check")
-    for name, arr in params.items():
-        if not isinstance(name, str):
-            raise TypeError(f"params keys must be str names; got {name!r}")
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(
-                f"params[{name!r}] must be a float64 ndarray (it is perturbed in place); got {type(arr).__name__}"
-            )
-        _require_float64(arr, f"params[{name!r}]")
-        if not arr.flags.writeable:
-            raise ValueError(f"params[{name!r}] is read-only; the check perturbs it in place (pass a copy)")
-        as_array(arr, f"params[{name!r}]", finite=True, allow_empty=True)
-    return dict(params)
-
-
-def _evaluate_analytic(analytic, dout):
-    if callable(analytic) and not isinstance(analytic, Mapping):
-        analytic = analytic(dout)
-    if not isinstance(analytic, Mapping):
-        raise TypeError(
-            f"analytic must be a dict name -> gradient array (or a callable dout -> such a dict); got {type(analytic).__name__}"
-        )
-    return analytic
 
 
 def check_gradients(
@@ -574,248 +349,30 @@ def check_gradients(
     >>> res.passed
     True
     """
-    params = _validate_params(params)
+    params = checked_params(params)
     h = check_positive(h, "h")
     threshold = check_positive(threshold, "threshold")
-    if k is not None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive int (entries sampled per tensor) or None; got {k!r}")
-        if rng is None:
-            raise TypeError("k was given, so rng is required: pass rng=numpy.random.default_rng(seed) to sample entries")
-        k = int(k)
-    if rng is not None:
-        check_rng(rng)
+    k = checked_sampling(k, rng)
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
-
-    kink_points: dict = {}
-    kink_fn = None
-    if kinks is not None:
-        if callable(kinks) and not isinstance(kinks, Mapping):
-            kink_fn = kinks
-        elif isinstance(kinks, Mapping):
-            for name, pts in kinks.items():
-                if name not in params:
-                    raise KeyError(f"kinks names {name!r}, which is not in params ({', '.join(params)})")
-                pts = np.atleast_1d(np.asarray(pts, dtype=np.float64))
-                if pts.ndim != 1 or not np.all(np.isfinite(pts)):
-                    raise ValueError(f"kinks[{name!r}] must be a tuple of finite numbers; got {kinks[name]!r}")
-                kink_points[name] = pts
-        else:
-            raise TypeError(f"kinks must be a dict name -> kink points, or a callable params -> pre-activations; got {type(kinks).__name__}")
-
-    takes_params = _call_style(f)
-
-    def evaluate():
-        return f(params) if takes_params else f()
-
-    # Base evaluation: scalar or array-valued?
-    out0 = np.asarray(evaluate())
-    base_sides = _sides(_as_preacts(kink_fn(params))) if kink_fn is not None else []
-    if out0.dtype.kind not in "fiu":
-        raise TypeError(f"f must return a number or a numeric array; got dtype {out0.dtype}")
-    if out0.ndim == 0:
-        if dout is not None:
-            raise ValueError("dout was given but f returns a scalar; dout is only for array-valued f")
-        proj = None
-        dout_arg = 1.0
-    else:
-        if dout is None:
-            if rng is None:
-                raise TypeError(
-                    f"f returns an array of shape {out0.shape}: the check projects it onto a random upstream "
-                    "gradient dout, so pass rng=numpy.random.default_rng(seed) (or dout=...)"
-                )
-            proj = rng.standard_normal(out0.shape)
-        else:
-            proj = as_array(dout, "dout", dtype=np.float64)
-            if proj.shape != out0.shape:
-                raise ValueError(f"dout must have the shape of f's output {out0.shape}; got {proj.shape}")
-        dout_arg = proj
-
-    def scalar() -> tuple[float, float]:
-        """(value, magnitude): magnitude sizes the round-off in value (sum |terms| for a projection)."""
-        out = evaluate()
-        if proj is None:
-            v = float(out)
-            return v, abs(v)
-        out = np.asarray(out)
-        if out.shape != proj.shape:
-            raise ValueError(f"f's output changed shape from {proj.shape} to {out.shape} under a perturbation")
-        terms = out * proj
-        return float(np.sum(terms)), float(np.sum(np.abs(terms)))
-
-    def preacts() -> list:
-        return _sides(_as_preacts(kink_fn(params))) if kink_fn is not None else []
-
-    ana = _evaluate_analytic(analytic, dout_arg)
+    kink_points, kink_fn = parsed_kinks(kinks, params)
+    objective = Objective(f, params, h, kink_fn, dout, rng)  # one base evaluation; draws dout first
+    ana = evaluate_analytic(analytic, objective.dout_arg)
     extra = [name for name in ana if name not in params]
     if extra:
         raise ValueError(f"analytic has gradients for names not in params: {extra}; params: {list(params)}")
-
     rows = []
     for name, arr in params.items():
-        shape = arr.shape
         # Sampling happens before the analytic gradient is inspected, so the draws from rng
         # do not depend on whether the gradient under test is well formed.
-        if k is not None and arr.size > k:
-            flat = np.sort(rng.choice(arr.size, size=k, replace=False))
-            idx = [tuple(int(i) for i in np.unravel_index(j, shape)) for j in flat]
-        else:
-            idx = [tuple(int(i) for i in ix) for ix in np.ndindex(shape)]
-
-        if name not in ana:
-            rows.append(_fail_row(name, shape, threshold, "no analytic gradient given",
-                                  "return a gradient for every parameter and input, keyed like params"))
-            continue
-        try:
-            a_full = np.asarray(ana[name])
-            if a_full.dtype.kind not in "fiub":
-                raise TypeError
-            a_full = a_full.astype(np.float64)
-        except (TypeError, ValueError):
-            rows.append(_fail_row(name, shape, threshold, f"analytic gradient is not a numeric array (got {type(ana[name]).__name__})"))
-            continue
-        if a_full.shape != shape:
-            hint = ""
-            if a_full.ndim == len(shape) + 1 and a_full.shape[1:] == shape:
-                if a_full.shape[0] == 1:
-                    hint = (f"it has a leading axis of length 1: {_fmt_index(a_full.shape)} where {_fmt_index(shape)} "
-                            "is expected (sum without keepdims=True, or reshape)")
-                else:
-                    hint = "it has an extra leading batch axis: sum it over the batch (axis 0)"
-            elif a_full.ndim == 2 and a_full.shape[::-1] == shape:
-                hint = "it has the transposed shape: a transpose is missing or misplaced"
-            elif a_full.size == int(np.prod(shape)):
-                hint = "same number of entries: check a reshape or transpose"
-            rows.append(_fail_row(name, shape, threshold,
-                                  f"analytic gradient has shape {_fmt_index(a_full.shape)}, expected {_fmt_index(shape)}", hint))
-            continue
-        if not np.all(np.isfinite(a_full)):
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a_full))[0])
-            rows.append(_fail_row(name, shape, threshold,
-                                  f"analytic gradient is not finite ({a_full[bad]} at index {_fmt_index(bad)})",
-                                  "look for an overflow (exp of a large number) or a division by zero"))
-            continue
-
-        pts = kink_points.get(name)
-        checked, a_vals, n_vals, n_skipped = [], [], [], 0
-        magnitude = 0.0
-        nonfinite_at = None
-        for ix in idx:
-            old = arr[ix]
-            if pts is not None and np.any(np.abs(old - pts) <= h):
-                n_skipped += 1
-                continue
-            xp, xm = old + h, old - h
-            try:
-                arr[ix] = xp
-                fp, mp = scalar()
-                sp = preacts()
-                arr[ix] = xm
-                fm, mm = scalar()
-                sm = preacts()
-            finally:
-                arr[ix] = old
-            if kink_fn is not None and _crossed(base_sides, sp, sm):
-                n_skipped += 1
-                continue
-            num = (fp - fm) / (xp - xm)
-            magnitude = max(magnitude, mp, mm)
-            if not math.isfinite(num):
-                nonfinite_at = ix
-                break
-            checked.append(ix)
-            a_vals.append(a_full[ix])
-            n_vals.append(num)
-        if nonfinite_at is not None:
-            rows.append(_fail_row(name, shape, threshold,
-                                  f"f is not finite near index {_fmt_index(nonfinite_at)}, so no numeric gradient exists there",
-                                  "the function itself overflows: use a stable form (log-sum-exp, clipping)"))
-            continue
-        if not checked:
-            rows.append(TensorCheck(name, tuple(shape), 0.0, None, math.nan, math.nan, True, 0, n_skipped, threshold))
-            continue
-        a = np.array(a_vals)
-        n = np.array(n_vals)
-        # Round-off in f (about eps * |f| per evaluation) becomes eps * |f| / h in the numeric
-        # gradient; differences below that cannot be seen, so the floor never lets them fail.
-        noise = _NOISE_FACTOR * np.finfo(np.float64).eps * magnitude / h
-        floor = max(_FLOOR, noise / threshold)
-        err = rel_error(a, n, floor=floor)
-        w = int(np.argmax(np.abs(a - n)))
-        ok = err <= threshold
-        rows.append(TensorCheck(
-            name=name, shape=tuple(shape), max_rel_error=err, worst_index=checked[w],
-            analytic=float(a[w]), numeric=float(n[w]), passed=ok, n_checked=len(checked),
-            n_skipped_near_kink=n_skipped, threshold=threshold, floor=floor,
-            hint="" if ok else _hint(name, a_full, a, n, checked, err),
-        ))
-    return GradCheckResult(rows=rows, threshold=threshold, h=h, dout=proj)
+        idx = sample_entries(arr.shape, k, rng)
+        rows.append(_check_tensor(name, arr, idx, ana, objective, threshold, kink_points.get(name)))
+    return GradCheckResult(rows=rows, threshold=threshold, h=h, dout=objective.proj)
 
 
 # ----------------------------------------------------------------------------------------
 # Layers and models (the Layer / Sequential interface of nnkit.layers and nnkit.model)
 # ----------------------------------------------------------------------------------------
-
-
-class _StateSnapshot:
-    """Freeze the hidden state of layers so that every evaluation of ``f`` sees the same one.
-
-    A Dropout layer draws a fresh mask from its Generator on each forward pass and a BatchNorm
-    layer in training mode updates its running statistics. For a finite-difference check the
-    function must be deterministic, so before every evaluation the Generators' states and the
-    non-parameter array attributes (running statistics) are put back as they were; at the end
-    the objects are left exactly as found (the check consumes no random numbers).
-    """
-
-    def __init__(self, objects, param_arrays):
-        params = [a for a in param_arrays if isinstance(a, np.ndarray)]
-        self._gens, self._arrays = [], []
-        seen = set()
-        for obj in objects:
-            for attr, val in list(getattr(obj, "__dict__", {}).items()):
-                if isinstance(val, np.random.Generator):
-                    if id(val) not in seen:
-                        seen.add(id(val))
-                        self._gens.append((val, val.bit_generator.state))
-                elif isinstance(val, np.ndarray) and not any(np.may_share_memory(val, p) for p in params):
-                    # never a parameter (or a view of one): those are what the check perturbs
-                    self._arrays.append((obj, attr, val, val.copy()))
-
-    def restore(self) -> None:
-        for gen, state in self._gens:
-            gen.bit_generator.state = state
-        for obj, attr, orig, saved in self._arrays:
-            if orig.flags.writeable:
-                orig[...] = saved
-            setattr(obj, attr, orig)
-
-
-def _activation_kinks(layer) -> tuple:
-    """Kink points of an nnkit Activation layer (empty for any other layer)."""
-    try:
-        from . import layers as _layers
-        from . import activations as _act
-    except ImportError:  # pragma: no cover - the sibling modules exist in the course
-        return ()
-    act_cls = getattr(_layers, "Activation", None)
-    if act_cls is None or not isinstance(layer, act_cls):
-        return ()
-    name = getattr(layer, "name", None)
-    try:
-        return tuple(float(c) for c in _act.get_activation(name).kinks)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return ()
-
-
-def _layer_params(layer) -> dict:
-    params = getattr(layer, "params", None)
-    if not isinstance(params, Mapping):
-        raise TypeError(f"layer must have a .params dict name -> array (the Layer interface); got {type(layer).__name__}")
-    return dict(params)
-
-
 def check_layer(
     layer,
     x,
@@ -863,15 +420,15 @@ def check_layer(
     check_rng(rng)
     if not isinstance(x, np.ndarray):
         x = as_array(x, "x")
-    _require_float64(x, "x")
+    require_float64(x, "x")
     x = as_array(x, "x").copy()
-    params = _layer_params(layer)
+    params = layer_params(layer)
     if "x" in params:
         raise ValueError("the layer has a parameter named 'x', which clashes with the input's name")
     for name, arr in params.items():
-        _require_float64(np.asarray(arr), f"layer.params[{name!r}]")
+        require_float64(np.asarray(arr), f"layer.params[{name!r}]")
     tensors = {"x": x, **params}
-    snap = _StateSnapshot([layer], params.values())
+    snap = StateSnapshot([layer], params.values())
 
     def f(p):
         snap.restore()
@@ -887,7 +444,7 @@ def check_layer(
     if isinstance(kinks, str):
         if kinks != "auto":
             raise ValueError(f"kinks must be 'auto', None, a dict or a callable; got {kinks!r}")
-        pts = _activation_kinks(layer)
+        pts = activation_kinks(layer)
         kinks = {"x": pts} if pts else None
     try:
         res = check_gradients(f, tensors, analytic, h=h, threshold=threshold, k=k, rng=rng, kinks=kinks, dout=dout)
@@ -925,23 +482,6 @@ def _confirm_bias_slips(res: GradCheckResult, analytic) -> GradCheckResult:
         if hint:
             rows[rows.index(r)] = replace(r, hint=hint)
     return replace(res, rows=rows)
-
-
-def _resolve_loss(loss):
-    """``loss`` -> (fn(y_pred, y_true) -> float, grad(y_pred, y_true) -> array, name)."""
-    if isinstance(loss, str):
-        from .losses import get_loss
-
-        obj = get_loss(loss)  # ValueError listing the choices
-        return obj.fn, obj.grad, obj.name
-    if isinstance(loss, tuple) and len(loss) == 2 and all(callable(c) for c in loss):
-        return loss[0], loss[1], getattr(loss[0], "__name__", "loss")
-    if callable(getattr(loss, "fn", None)) and callable(getattr(loss, "grad", None)):
-        return loss.fn, loss.grad, getattr(loss, "name", "loss")
-    raise TypeError(
-        "loss must be a name from nnkit.losses.LOSSES, a Loss (with .fn and .grad) or a pair (fn, grad); "
-        f"got {type(loss).__name__}"
-    )
 
 
 def check_model(
@@ -992,23 +532,23 @@ def check_model(
     """
     if not isinstance(x, np.ndarray):
         x = as_array(x, "x")
-    _require_float64(x, "x")
+    require_float64(x, "x")
     x = as_array(x, "x").copy()
-    loss_fn, loss_grad, _ = _resolve_loss(loss)
+    loss_fn, loss_grad, _ = resolve_loss(loss)
     mparams = getattr(model, "params", None)
     if not isinstance(mparams, Mapping):
         raise TypeError(f"model must have a .params dict name -> array (Sequential); got {type(model).__name__}")
     params = dict(mparams)
     for name, arr in params.items():
-        _require_float64(np.asarray(arr), f"model.params[{name!r}]")
+        require_float64(np.asarray(arr), f"model.params[{name!r}]")
     layers = list(getattr(model, "layers", []) or [])
     tensors = dict(params)
     if include_input:
         if "x" in tensors:
             raise ValueError("the model has a parameter named 'x', which clashes with the input's name")
         tensors["x"] = x
-    snap = _StateSnapshot([model, *layers], params.values())
-    kink_layers = {i: _activation_kinks(layer) for i, layer in enumerate(layers)}
+    snap = StateSnapshot([model, *layers], params.values())
+    kink_layers = {i: activation_kinks(layer) for i, layer in enumerate(layers)}
     kink_layers = {i: c for i, c in kink_layers.items() if c}
     auto = isinstance(kinks, str)
     if auto and kinks != "auto":
