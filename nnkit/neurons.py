@@ -30,30 +30,13 @@ import numpy as np
 
 from . import activations
 from ._validate import (
-    ShapeError,
-    as_array,
-    check_int,
-    check_real,
-    check_choice,
-    check_nonnegative,
-    check_positive,
-    check_rng,
-    check_same_length,
-    shape_str,
+    ShapeError, as_array, check_choice, check_int, check_nonnegative, check_positive, check_real, check_rng,
+    check_same_length, shape_str,
 )
 
 __all__ = [
-    "McCullochPitts",
-    "mcp_gate",
-    "preactivation",
-    "PerceptronResult",
-    "train_perceptron",
-    "AdalineResult",
-    "train_adaline",
-    "GATES",
-    "logic_gate",
-    "XOR_NETWORK_WEIGHTS",
-    "xor_network",
+    "McCullochPitts", "mcp_gate", "preactivation", "PerceptronResult", "train_perceptron", "AdalineResult",
+    "train_adaline", "GATES", "logic_gate", "XOR_NETWORK_WEIGHTS", "xor_network",
 ]
 
 LABEL_CONVENTIONS = ("pm1", "01")
@@ -206,11 +189,24 @@ def preactivation(x, weights, bias) -> np.ndarray | float:
     return float(z) if x.ndim == 1 else z
 
 
+@dataclass(frozen=True)
+class _LinearUnit:
+    """A trained single unit: ``weights`` (D,) and ``bias``, and its linear output."""
+
+    weights: np.ndarray
+    bias: float
+
+    def decision_function(self, X) -> np.ndarray:
+        """The linear output ``z = X @ w + b``; ``X`` (N, D) -> (N,)."""
+        X = as_array(X, "X", ndim=2, shape=(None, len(self.weights)))
+        return X @ self.weights + self.bias
+
+
 # --------------------------------------------------------------------------------------------
 # Rosenblatt's perceptron rule
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PerceptronResult:
+class PerceptronResult(_LinearUnit):
     """What :func:`train_perceptron` found.
 
     Attributes
@@ -232,19 +228,12 @@ class PerceptronResult:
         The label convention used, ``"pm1"`` or ``"01"``.
     """
 
-    weights: np.ndarray
-    bias: float
     converged: bool
     epochs: int
     mistakes: tuple
     status: str
     reason: str
     labels: str
-
-    def decision_function(self, X) -> np.ndarray:
-        """``z = X @ w + b``; ``X`` (N, D) -> (N,)."""
-        X = as_array(X, "X", ndim=2, shape=(None, len(self.weights)))
-        return X @ self.weights + self.bias
 
     def predict(self, X) -> np.ndarray:
         """Class labels (N,) as int64, in this result's convention (+-1 or 0/1); ``z >= 0`` is the
@@ -323,7 +312,6 @@ def train_perceptron(
     lr = check_positive(lr, "lr")
     max_epochs = check_int(max_epochs, "max_epochs", 1)
     w, b = _initial_params(initial_weights, initial_bias, X.shape[1], X.dtype)
-    pm1 = labels == "pm1"
 
     seen: dict[bytes, int] = {}  # state at the start of an epoch -> that epoch's index
     mistakes: list[int] = []
@@ -349,45 +337,43 @@ def train_perceptron(
             )
             break
         seen[state] = epoch
-        n_wrong = 0
-        for xi, ti in zip(X, t):
-            z = xi @ w + b
-            if pm1:
-                if ti * z > 0:
-                    continue
-                delta = ti
-            else:
-                delta = ti - (1.0 if z >= 0 else 0.0)
-                if delta == 0:
-                    continue
-            # new arrays, not in-place: w must never alias the caller's initial_weights
-            inc = X.dtype.type(lr * delta)  # keep float32 models float32
-            w = w + inc * xi
-            b = b + inc
-            n_wrong += 1
+        w, b, n_wrong = _perceptron_epoch(X, t, w, b, lr, labels == "pm1")
         mistakes.append(n_wrong)
         if n_wrong == 0:
             status = "converged"
             reason = f"converged: epoch {epoch + 1} made no mistakes"
             break
 
-    return PerceptronResult(
-        weights=w,
-        bias=float(b),
-        converged=status == "converged",
-        epochs=len(mistakes),
-        mistakes=tuple(mistakes),
-        status=status,
-        reason=reason,
-        labels=labels,
-    )
+    return PerceptronResult(weights=w, bias=float(b), converged=status == "converged", epochs=len(mistakes),
+                            mistakes=tuple(mistakes), status=status, reason=reason, labels=labels)
+
+
+def _perceptron_epoch(X, t, w, b, lr: float, pm1: bool):
+    """One pass over the samples in order: ``(w, b, mistakes)`` after it (the rules of train_perceptron)."""
+    n_wrong = 0
+    for xi, ti in zip(X, t):
+        z = xi @ w + b
+        if pm1:
+            if ti * z > 0:
+                continue
+            delta = ti
+        else:
+            delta = ti - (1.0 if z >= 0 else 0.0)
+            if delta == 0:
+                continue
+        # new arrays, not in-place: w must never alias the caller's initial_weights
+        inc = X.dtype.type(lr * delta)  # keep float32 models float32
+        w = w + inc * xi
+        b = b + inc
+        n_wrong += 1
+    return w, b, n_wrong
 
 
 # --------------------------------------------------------------------------------------------
 # Adaline: the delta rule
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class AdalineResult:
+class AdalineResult(_LinearUnit):
     """What :func:`train_adaline` found.
 
     Attributes
@@ -405,17 +391,10 @@ class AdalineResult:
         ``"batch"`` or ``"sample"``.
     """
 
-    weights: np.ndarray
-    bias: float
     mse_history: np.ndarray = field(repr=False)
     epochs: int
     converged: bool
     mode: str
-
-    def decision_function(self, X) -> np.ndarray:
-        """The linear output ``z = X @ w + b``; ``X`` (N, D) -> (N,)."""
-        X = as_array(X, "X", ndim=2, shape=(None, len(self.weights)))
-        return X @ self.weights + self.bias
 
     def predict(self, X) -> np.ndarray:
         """Thresholded output in the +-1 convention: +1 where ``z >= 0`` else -1; int64 (N,)."""
@@ -530,14 +509,8 @@ def train_adaline(
                 converged = True
                 break
 
-    return AdalineResult(
-        weights=w,
-        bias=float(b),
-        mse_history=np.asarray(history),
-        epochs=done,
-        converged=converged,
-        mode=mode,
-    )
+    return AdalineResult(weights=w, bias=float(b), mse_history=np.asarray(history), epochs=done,
+                         converged=converged, mode=mode)
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,13 +539,7 @@ def logic_gate(name: str, labels: str = "01") -> tuple[np.ndarray, np.ndarray]:
     labels = check_choice(labels, "labels", LABEL_CONVENTIONS)
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     a, b = X[:, 0].astype(bool), X[:, 1].astype(bool)
-    out = {
-        "AND": a & b,
-        "OR": a | b,
-        "NAND": ~(a & b),
-        "NOR": ~(a | b),
-        "XOR": a ^ b,
-    }[key].astype(np.int64)
+    out = {"AND": a & b, "OR": a | b, "NAND": ~(a & b), "NOR": ~(a | b), "XOR": a ^ b}[key].astype(np.int64)
     if labels == "pm1":
         out = 2 * out - 1
     return X, out
