@@ -405,8 +405,9 @@ def drive_check_layer(check_layer, recipe: dict, x: np.ndarray, seed: int, kinks
     ``recipe["dtype"]`` (default float64) is the dtype of the layer and of x. With ``twin`` (a bug
     of :data:`BUGS`, or "clean"), the same check also runs on the same layer with that bug planted
     (or without its bug), the same x and the same seed: a check that passes a clean layer is worth
-    something only if it fails the broken one, and the other way round. Returns ``{"errors": ..., "error": "", "twin_errors": ..., "twin_error": "",
-    "params": {name: how it was left}, "x_same": bool}`` (``error``: what check_layer raised).
+    something only if it fails the broken one, and the other way round. Returns ``{"errors": ...,
+    "error": "", "twin_errors": ..., "twin_error": "", "params": {name: how it was left},
+    "x_same": bool}`` (``error``: what check_layer raised).
     """
     dtype = _dtype(recipe.get("dtype", "float64"))
     report = {"params": {}, "x_same": True}

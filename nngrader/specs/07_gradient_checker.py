@@ -22,6 +22,16 @@ Every case goes through the notebook's locked drivers (``run_*``), which build t
 layers and networks of :mod:`nngrader.planted` from plain data and report what happened to x and
 to the layers as data. Hidden cases draw fresh functions, shapes, layers and networks (and which
 layer is broken) from the secret.
+
+A check that cannot fail must not earn the points of the clean cases, nor one that always fails
+those of the broken ones. So every ``check_layer`` case also runs on a *twin*: the same layer with a
+bug planted in it (for a clean layer) or without its bug (for a broken one), same x, same seed. A
+clean case counts only if the twin's bug is caught; a broken case only if its bug is caught, not
+every tensor is flagged, and the clean twin's tensor passes. Every clean ``find_bug`` network has a
+twin with a bug planted, which must be located, and every layer must have been checked (its
+backward pass run) before the network is called clean. Within a case that counts, credit is per
+tensor (``check_layer``) or per location and kind (``find_bug``). Arguments a check left changed
+cost one more failed part.
 """
 from __future__ import annotations
 
