@@ -42,6 +42,7 @@ def new_figure(figsize=(8.0, 3.6), **kwargs) -> Figure:
 
         if matplotlib.get_backend() != previous:
             matplotlib.use(previous)
+        _keep_inline_figures()
     except ImportError:  # plain Python: Agg canvas, no widget
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -53,6 +54,27 @@ def new_figure(figsize=(8.0, 3.6), **kwargs) -> Figure:
     canvas.toolbar_visible = False
     canvas.resizable = False
     return fig
+
+
+def _keep_inline_figures() -> None:
+    """In IPython, make sure a lecture's static ``plt.show()`` still shows a picture.
+
+    The inline backend hooks itself into IPython (a PNG formatter for figures, a flush after
+    each cell) when its module is first imported. If that import happens inside the
+    ``matplotlib.get_backend()`` above, because a demo is built before the lecture's first
+    pyplot figure, the backend is not resolved yet at that moment, the hook is skipped, and
+    every later ``plt.show()`` prints ``<Figure size ...>`` instead of the plot. Running the
+    hook again here, when it has not run, is what the first pyplot figure would have done.
+    """
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline import backend_inline
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or backend_inline.flush_figures in shell.events.callbacks.get("post_execute", []):
+        return
+    backend_inline._enable_matplotlib_integration()  # a no-op unless the backend is the inline one
 
 
 def figure_widget(fig: Figure) -> widgets.Widget:

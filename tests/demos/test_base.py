@@ -100,3 +100,18 @@ def test_set_slider_range_moves_past_the_old_range_in_either_direction():
     assert (s.min, s.max, s.value) == (5.0, 9.0, 6.0)
     set_slider_range(s, -9.0, -5.0, -8.0)  # entirely below
     assert (s.min, s.max, s.value) == (-9.0, -5.0, -8.0)
+
+
+@pytest.mark.slow
+def test_a_static_plot_after_a_demo_is_still_a_picture():
+    """In a kernel, a demo built before the first pyplot figure must not turn plt.show() into text."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = ["import matplotlib.pyplot as plt",
+             "from nnkit.demos._base import new_figure\nfig = new_figure()",
+             "fig2, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    shown = [o for o in nb.cells[2].outputs if o.get("output_type") == "display_data"]
+    assert shown and "image/png" in shown[0]["data"], nb.cells[2].outputs
