@@ -44,27 +44,17 @@ Conventions (named, because implementations differ)
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._validate import (
-    ShapeError,
-    as_array,
-    check_choice,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_probability,
-    check_rng,
-    check_same_length,
-    shape_str,
+    ShapeError, as_array, check_choice, check_int, check_nonnegative, check_positive, check_probability, check_rng,
+    check_same_length, shape_str,
 )
 from .losses import get_loss
-from .regularization import l2_grad
-from .training import _check_batch_size, _labels, _resolve_clip, minibatches
+from .training import _check_batch_size, _check_optimizer, _Gradients, _labels, _resolve_clip, minibatches
 
 __all__ = ["LRFinderResult", "lr_range_test", "RULES"]
 
@@ -241,35 +231,43 @@ def lr_range_test(
     for attr in ("params", "forward", "backward"):
         if not hasattr(model, attr):
             raise TypeError(f"model must be an nnkit model (params, forward, backward); got {type(model).__name__}")
-    if not hasattr(optimizer, "step") or not hasattr(optimizer, "init_state"):
-        raise TypeError(f"optimizer must be an nnkit optimizer (init_state, step); got {type(optimizer).__name__}")
+    _check_optimizer(optimizer)
     n_in = getattr(model, "n_in", None)
     if n_in is not None and X.shape[1] != n_in:
         raise ShapeError(f"X must have shape (N, {n_in}) for this model; got {shape_str(X.shape)}")
 
-    trial = copy.deepcopy(model)
-    opt = copy.copy(optimizer)
-    params = trial.params
-    state = opt.init_state(params)
-    try:
-        no_input_grad = "input_grad" in inspect.signature(trial.backward).parameters
-    except (TypeError, ValueError):
-        no_input_grad = False
-
     lrs = lr_min * (lr_max / lr_min) ** (np.arange(n_steps) / (n_steps - 1))
     lrs[-1] = lr_max  # exactly, not up to round-off
+    trial = copy.deepcopy(model)
+    losses, smoothed, diverged = _sweep(trial, _full_batches(X, y, size, rng), lrs, loss, optimizer,
+                                        _Gradients(trial, l2, clipper), beta, diverge_factor)
+    n = len(losses)
+    if n < 2:
+        raise FloatingPointError(
+            f"the loss blew up after {n} step at lr = {lrs[0]:g}: there is no curve to read; lower lr_min"
+        )
+    lrs = lrs[:n].copy()
+    return LRFinderResult(lrs=lrs, losses=losses, smoothed=smoothed, suggestion=_suggest(lrs, smoothed, rule, n_steps),
+                          rule=rule, diverged=diverged, lr_min=lr_min, lr_max=lr_max)
+
+
+def _full_batches(X, y, size: int, rng):
+    """Mini-batches of exactly ``size`` samples, pass after pass, each pass reshuffled."""
+    while True:
+        for Xb, yb in minibatches(X, y, size, rng):
+            if len(Xb) == size:  # an incomplete batch at the end of a pass is skipped
+                yield Xb, yb
+
+
+def _sweep(trial, batches, lrs, loss, optimizer, gradients: _Gradients, beta: float, diverge_factor: float):
+    """Train ``trial`` one batch per rate: ``(losses, smoothed losses, diverged)`` (module docstring)."""
+    opt = copy.copy(optimizer)
+    state = opt.init_state(gradients.params)
     losses: list[float] = []
     smoothed: list[float] = []
-    avg, best, diverged = 0.0, math.inf, False
-
-    def batches():
-        while True:  # passes over the data, each reshuffled; incomplete batches skipped
-            for Xb, yb in minibatches(X, y, size, rng):
-                if len(Xb) == size:
-                    yield Xb, yb
-
+    avg, best = 0.0, math.inf
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for i, (lr, (Xb, yb)) in enumerate(zip(lrs, batches())):
+        for i, (lr, (Xb, yb)) in enumerate(zip(lrs, batches)):
             out, cache = trial.forward(Xb, training=True)
             finite = bool(np.all(np.isfinite(out)))
             if finite:  # the losses refuse a non-finite y_pred
@@ -280,45 +278,17 @@ def lr_range_test(
                     raise ValueError(
                         "the loss is not finite at the first step, before any update: check X, y and the model"
                     )
-                diverged = True
-                break
+                return np.array(losses), np.array(smoothed), True
             avg = beta * avg + (1.0 - beta) * value
             smooth = avg / (1.0 - beta ** (i + 1))
             losses.append(float(value))
             smoothed.append(float(smooth))
             best = min(best, smooth)
             if smooth > diverge_factor * best:
-                diverged = True
-                break
-            if no_input_grad:
-                _, grads = trial.backward(dout, cache, input_grad=False)
-            else:
-                _, grads = trial.backward(dout, cache)
-            if l2:
-                penalty = l2_grad(params, l2)
-                grads = {k: g + penalty[k] for k, g in grads.items()}
-            if clipper is not None:
-                grads = clipper(grads)
+                return np.array(losses), np.array(smoothed), True
+            grads = gradients(dout, cache)
             if not all(np.all(np.isfinite(g)) for g in grads.values()):
-                diverged = True
-                break
+                return np.array(losses), np.array(smoothed), True
             opt.lr = float(lr)
-            opt.step(params, grads, state)
-
-    n = len(losses)
-    if n < 2:
-        raise FloatingPointError(
-            f"the loss blew up after {n} step at lr = {lrs[0]:g}: there is no curve to read; lower lr_min"
-        )
-    lrs = lrs[:n].copy()
-    smoothed_arr = np.array(smoothed)
-    return LRFinderResult(
-        lrs=lrs,
-        losses=np.array(losses),
-        smoothed=smoothed_arr,
-        suggestion=_suggest(lrs, smoothed_arr, rule, n_steps),
-        rule=rule,
-        diverged=diverged,
-        lr_min=lr_min,
-        lr_max=lr_max,
-    )
+            opt.step(gradients.params, grads, state)
+    return np.array(losses), np.array(smoothed), False

@@ -1,4 +1,4 @@
-"""Training: a mini-batch iterator and a fit loop with per-epoch history.
+"""Training: a mini-batch iterator and a fit loop with per-epoch history (:class:`~nnkit.history.History`).
 
 One epoch visits every training sample exactly once, in batches::
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -37,6 +36,7 @@ import numpy as np
 from ._validate import as_array, check_int, check_nonnegative, check_rng, check_same_length
 from .clipping import clip_by_norm
 from .losses import Loss, get_loss
+from .history import History
 from .regularization import EarlyStopping, l2_grad
 
 __all__ = ["minibatches", "fit", "History", "accuracy"]
@@ -162,129 +162,6 @@ def accuracy(out, y, loss: str | Loss | None = None) -> float:
 
 
 # ---------------------------------------------------------------------------------------
-# History
-# ---------------------------------------------------------------------------------------
-
-_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr")
-
-
-@dataclass
-class History:
-    """What happened in :func:`fit`, one entry per epoch.
-
-    Attributes
-    ----------
-    epoch : list of int
-        Epoch numbers, 1-based.
-    train_loss, val_loss : list of float
-        Data loss (no penalty term) on the whole training / validation set, measured after
-        the epoch's last step in inference mode (dropout off, BatchNorm running statistics),
-        so the two curves are comparable. ``val_*`` are empty without validation data.
-    train_acc, val_acc : list of float
-        Accuracy (see :func:`accuracy`); empty when it does not apply (regression).
-    lr : list of float
-        Learning rate used in each epoch.
-    best_epoch, stopped_epoch : int or None
-        From early stopping (1-based); None without it or when it never triggered.
-    early_stopping : EarlyStopping or None
-        The tracker used in this fit (a fresh copy of the one passed in; see :func:`fit`).
-    n_steps : int
-        Optimizer steps taken.
-
-    ``history["val_loss"]``, ``history.keys()``, ``history.as_dict()`` and ``len(history)``
-    (epochs run) work like a dict of lists; ``history.plot()`` draws the curves.
-    """
-
-    epoch: list = field(default_factory=list)
-    train_loss: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    train_acc: list = field(default_factory=list)
-    val_acc: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_epoch: int | None = None
-    early_stopping: EarlyStopping | None = field(default=None, repr=False, compare=False)
-    n_steps: int = 0
-
-    def keys(self):
-        return ("epoch",) + _METRICS
-
-    def __getitem__(self, key: str) -> list:
-        if key not in self.keys():
-            raise KeyError(f"History has no {key!r}; keys: {', '.join(self.keys())}")
-        return getattr(self, key)
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def as_dict(self) -> dict:
-        """``{"epoch": [...], "train_loss": [...], ...}`` (new lists), plus best/stopped epoch."""
-        d = {k: list(getattr(self, k)) for k in self.keys()}
-        d["best_epoch"] = self.best_epoch
-        d["stopped_epoch"] = self.stopped_epoch
-        d["n_steps"] = self.n_steps
-        return d
-
-    def __repr__(self) -> str:
-        if not self.epoch:
-            return "History(no epochs)"
-        parts = [f"{len(self.epoch)} epochs"]
-        for k in ("train_loss", "val_loss", "train_acc", "val_acc"):
-            v = getattr(self, k)
-            if v:
-                parts.append(f"{k}={v[-1]:.4g}")
-        if self.best_epoch is not None:
-            parts.append(f"best_epoch={self.best_epoch}")
-        return "History(" + ", ".join(parts) + ")"
-
-    def plot(self, ax=None, metric: str = "both"):
-        """Learning curves with matplotlib.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, sequence of two Axes, or None
-            Where to draw; None makes a new figure (one panel per metric).
-        metric : {"both", "loss", "acc"}
-            "both" draws loss and accuracy side by side (accuracy only when recorded).
-
-        Returns
-        -------
-        The Axes (or array of two Axes) drawn on. A dotted line marks the best epoch.
-        """
-        import matplotlib.pyplot as plt
-
-        if metric not in ("both", "loss", "acc"):
-            raise ValueError(f"metric must be one of 'both', 'loss', 'acc'; got {metric!r}")
-        wanted = ["loss", "acc"] if metric == "both" else [metric]
-        if metric == "both" and not self.train_acc:
-            wanted = ["loss"]
-        if metric == "acc" and not self.train_acc:
-            raise ValueError("no accuracy was recorded (a regression loss?); plot metric='loss'")
-        if ax is None:
-            _, axes = plt.subplots(1, len(wanted), figsize=(5.0 * len(wanted), 3.5), squeeze=False)
-            axes = axes[0]
-        else:
-            axes = np.atleast_1d(np.asarray(ax, dtype=object))
-            if len(axes) != len(wanted):
-                raise ValueError(f"need {len(wanted)} Axes for metric={metric!r}; got {len(axes)}")
-        for a, m in zip(axes, wanted):
-            train, val = (self.train_loss, self.val_loss) if m == "loss" else (self.train_acc, self.val_acc)
-            a.plot(self.epoch, train, label="train", marker="o" if len(self.epoch) < 30 else None)
-            if val:
-                a.plot(self.epoch, val, label="validation", marker="o" if len(self.epoch) < 30 else None)
-            if self.best_epoch is not None:
-                a.axvline(self.best_epoch, color="grey", linestyle=":", label=f"best epoch ({self.best_epoch})")
-            a.set_xlabel("epoch")
-            a.set_ylabel("loss" if m == "loss" else "accuracy")
-            a.grid(True, alpha=0.3)
-            a.legend()
-        return axes[0] if len(axes) == 1 else axes
-
-
-# ---------------------------------------------------------------------------------------
 # Divergence reports
 # ---------------------------------------------------------------------------------------
 
@@ -328,7 +205,7 @@ class _Diverged(Exception):
     pass
 
 
-def _diverged(epoch: int, batch: int | None, where: str, lr: float) -> FloatingPointError:
+def _diverged(epoch: int, batch: int | None, lr: float, where: str) -> FloatingPointError:
     at = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else " (end-of-epoch evaluation)")
     return FloatingPointError(
         f"training diverged at {at}: NaN/Inf first appears in {where}. "
@@ -355,6 +232,129 @@ def _resolve_clip(clip) -> Callable | None:
     if not math.isfinite(max_norm) or max_norm <= 0:
         raise ValueError(f"clip (max global gradient norm) must be > 0; got {clip}")
     return lambda grads: clip_by_norm(grads, max_norm, scope="global")
+
+
+class _Gradients:
+    """What a training step does between the loss and the optimizer (:func:`fit` and the LR finder).
+
+    ``gradients(dout, cache)``: the model's backward pass (without ``dL/dx`` when the model
+    offers ``input_grad=False``), plus ``l2 * W`` for every weight matrix, then clipping.
+    """
+
+    def __init__(self, model, l2: float, clipper: Callable | None):
+        self.model, self.params, self.l2, self.clipper = model, model.params, l2, clipper
+        try:
+            self.skip_dx = "input_grad" in inspect.signature(model.backward).parameters
+        except (TypeError, ValueError):
+            self.skip_dx = False
+
+    def __call__(self, dout, cache) -> dict:
+        if self.skip_dx:
+            _, grads = self.model.backward(dout, cache, input_grad=False)
+        else:
+            _, grads = self.model.backward(dout, cache)
+        if self.l2:
+            penalty = l2_grad(self.params, self.l2)
+            grads = {k: g + penalty[k] for k, g in grads.items()}
+        if self.clipper is not None:
+            grads = self.clipper(grads)
+        return grads
+
+
+def _check_optimizer(optimizer) -> None:
+    if not hasattr(optimizer, "step") or not hasattr(optimizer, "init_state"):
+        raise TypeError(f"optimizer must be an nnkit optimizer (init_state, step); got {type(optimizer).__name__}")
+
+
+def _fresh_tracker(early_stopping: EarlyStopping | None) -> EarlyStopping | None:
+    """A reset deep copy of the EarlyStopping passed in (a template: fit never changes it)."""
+    if early_stopping is None:
+        return None
+    if not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be an EarlyStopping; got {type(early_stopping).__name__}")
+    es = copy.deepcopy(early_stopping)
+    es.reset()
+    return es
+
+
+def _fit_data(X, y, X_val, y_val):
+    """``(X, y, val)`` checked, with ``val = (X_val, y_val)`` or None."""
+    X = as_array(X, "X", ndim=2)
+    y = _labels(y, "y")
+    check_same_length(X, y, "X", "y")
+    if X_val is None and y_val is None:
+        return X, y, None
+    if X_val is None or y_val is None:
+        raise ValueError("pass both X_val and y_val (or neither)")
+    X_val = as_array(X_val, "X_val", ndim=2)
+    y_val = _labels(y_val, "y_val")
+    check_same_length(X_val, y_val, "X_val", "y_val")
+    if X_val.shape[1] != X.shape[1]:
+        raise ValueError(f"X_val must have {X.shape[1]} features like X; got {X_val.shape[1]}")
+    return X, y, (X_val, y_val)
+
+
+def _train_step(model, loss: Loss, gradients: _Gradients, opt, state, Xb, yb, where: tuple) -> None:
+    """One mini-batch: forward, loss, gradients, update; a FloatingPointError at the first NaN/Inf.
+
+    ``where = (epoch, batch, lr)`` for the message.
+    """
+    params = gradients.params
+    out, cache = model.forward(Xb, training=True)
+    if not np.all(np.isfinite(out)):
+        raise _diverged(*where, _nonfinite_report(model, params, Xb, True))
+    value, dout = loss.value_and_grad(out, yb)
+    if not (math.isfinite(value) and np.all(np.isfinite(dout))):
+        raise _diverged(*where, _nonfinite_report(model, params, Xb, True, out))
+    grads = gradients(dout, cache)
+    bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
+    if bad:
+        # backward runs output -> input, so the last name is where it started
+        raise _diverged(*where, f"the gradient d{bad[-1]} ({_layer_of_param(model, bad[-1])})")
+    opt.step(params, grads, state)
+
+
+def _end_of_epoch(model, hist: History, X, y, val, loss: Loss, epoch: int, lr: float) -> dict:
+    """Evaluate on the training (and validation) set in inference mode and record the epoch."""
+    try:
+        tl, ta = _evaluate(model, X, y, loss)
+        vl, va = _evaluate(model, *val, loss) if val is not None else (None, math.nan)
+    except _Diverged:
+        raise _diverged(epoch, None, lr, _nonfinite_report(model, model.params, X, False)) from None
+    hist.epoch.append(epoch)
+    hist.lr.append(lr)
+    hist.train_loss.append(tl)
+    if not math.isnan(ta):
+        hist.train_acc.append(ta)
+    if val is not None:
+        hist.val_loss.append(vl)
+        if not math.isnan(va):
+            hist.val_acc.append(va)
+    return {"loss": tl, "acc": ta, "val_loss": vl, "val_acc": va}
+
+
+def _postfix(m: dict, hist: History) -> dict:
+    """The progress bar's figures for one epoch."""
+    post = {"loss": f"{m['loss']:.4g}"}
+    if m["val_loss"] is not None:
+        post["val_loss"] = f"{m['val_loss']:.4g}"
+    if hist.val_acc or hist.train_acc:
+        post["acc"] = f"{(m['val_acc'] if m['val_loss'] is not None else m['acc']):.3f}"
+    return post
+
+
+def _watched(es: EarlyStopping, m: dict, loss: Loss) -> float:
+    """The metric early stopping watches: a loss ("min") or an accuracy ("max"), validation first."""
+    has_val = m["val_loss"] is not None
+    if es.mode == "min":
+        return m["val_loss"] if has_val else m["loss"]
+    metric = m["val_acc"] if has_val else m["acc"]
+    if math.isnan(metric):
+        raise ValueError(
+            "early_stopping has mode='max' (an accuracy), but accuracy does not apply to "
+            f"loss {loss.name!r}; use mode='min' to watch the loss"
+        )
+    return metric
 
 
 def _evaluate(model, X, y, loss: Loss):
@@ -443,18 +443,7 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    X = as_array(X, "X", ndim=2)
-    y = _labels(y, "y")
-    check_same_length(X, y, "X", "y")
-    has_val = X_val is not None or y_val is not None
-    if has_val:
-        if X_val is None or y_val is None:
-            raise ValueError("pass both X_val and y_val (or neither)")
-        X_val = as_array(X_val, "X_val", ndim=2)
-        y_val = _labels(y_val, "y_val")
-        check_same_length(X_val, y_val, "X_val", "y_val")
-        if X_val.shape[1] != X.shape[1]:
-            raise ValueError(f"X_val must have {X.shape[1]} features like X; got {X_val.shape[1]}")
+    X, y, val = _fit_data(X, y, X_val, y_val)
     epochs = check_int(epochs, "epochs", 1)
     _check_batch_size(batch_size, X.shape[0])
     check_rng(rng)
@@ -463,92 +452,31 @@ def fit(
     clipper = _resolve_clip(clip)
     if schedule is not None and not callable(schedule):
         raise TypeError(f"schedule must be a callable k -> learning rate; got {type(schedule).__name__}")
-    if not hasattr(optimizer, "step") or not hasattr(optimizer, "init_state"):
-        raise TypeError(f"optimizer must be an nnkit optimizer (init_state, step); got {type(optimizer).__name__}")
-    es = None
-    if early_stopping is not None:
-        if not isinstance(early_stopping, EarlyStopping):
-            raise TypeError(f"early_stopping must be an EarlyStopping; got {type(early_stopping).__name__}")
-        es = copy.deepcopy(early_stopping)
-        es.reset()
+    _check_optimizer(optimizer)
+    es = _fresh_tracker(early_stopping)
 
     opt = copy.copy(optimizer) if schedule is not None else optimizer
-    params = model.params
+    gradients = _Gradients(model, l2, clipper)
+    params = gradients.params
     state = opt.init_state(params)
-    try:
-        no_input_grad = "input_grad" in inspect.signature(model.backward).parameters
-    except (TypeError, ValueError):
-        no_input_grad = False
-
     hist = History(early_stopping=es)
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress, leave=True)
     try:
-        # Overflow is detected explicitly (FloatingPointError below), so numpy's warnings
-        # would only repeat it less precisely.
+        # Overflow is detected explicitly (FloatingPointError), so numpy's warnings would only
+        # repeat it less precisely.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for epoch in bar:
                 if schedule is not None:
                     opt.lr = schedule(epoch - 1)
                 lr = float(opt.lr)
                 for b, (Xb, yb) in enumerate(minibatches(X, y, batch_size, rng), 1):
-                    out, cache = model.forward(Xb, training=True)
-                    if not np.all(np.isfinite(out)):
-                        raise _diverged(epoch, b, _nonfinite_report(model, params, Xb, True), lr)
-                    value, dout = loss.value_and_grad(out, yb)
-                    if not (math.isfinite(value) and np.all(np.isfinite(dout))):
-                        raise _diverged(epoch, b, _nonfinite_report(model, params, Xb, True, out), lr)
-                    if no_input_grad:
-                        _, grads = model.backward(dout, cache, input_grad=False)
-                    else:
-                        _, grads = model.backward(dout, cache)
-                    if l2:
-                        penalty = l2_grad(params, l2)
-                        grads = {k: g + penalty[k] for k, g in grads.items()}
-                    if clipper is not None:
-                        grads = clipper(grads)
-                    bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
-                    if bad:
-                        # backward runs output -> input, so the last name is where it started
-                        where = f"the gradient d{bad[-1]} ({_layer_of_param(model, bad[-1])})"
-                        raise _diverged(epoch, b, where, lr)
-                    opt.step(params, grads, state)
+                    _train_step(model, loss, gradients, opt, state, Xb, yb, (epoch, b, lr))
                     hist.n_steps += 1
-
-                try:
-                    tl, ta = _evaluate(model, X, y, loss)
-                    if has_val:
-                        vl, va = _evaluate(model, X_val, y_val, loss)
-                except _Diverged:
-                    raise _diverged(epoch, None, _nonfinite_report(model, params, X, False), lr) from None
-                hist.epoch.append(epoch)
-                hist.lr.append(lr)
-                hist.train_loss.append(tl)
-                if not math.isnan(ta):
-                    hist.train_acc.append(ta)
-                if has_val:
-                    hist.val_loss.append(vl)
-                    if not math.isnan(va):
-                        hist.val_acc.append(va)
+                metrics = _end_of_epoch(model, hist, X, y, val, loss, epoch, lr)
                 if progress:
-                    post = {"loss": f"{tl:.4g}"}
-                    if has_val:
-                        post["val_loss"] = f"{vl:.4g}"
-                    if hist.val_acc or hist.train_acc:
-                        post["acc"] = f"{(va if has_val else ta):.3f}"
-                    bar.set_postfix(post)
-
-                if es is not None:
-                    if es.mode == "min":
-                        metric = vl if has_val else tl
-                    else:
-                        metric = va if has_val else ta
-                        if math.isnan(metric):
-                            raise ValueError(
-                                "early_stopping has mode='max' (an accuracy), but accuracy does not apply to "
-                                f"loss {loss.name!r}; use mode='min' to watch the loss"
-                            )
-                    if es.update(metric, params, epoch):
-                        break
+                    bar.set_postfix(_postfix(metrics, hist))
+                if es is not None and es.update(_watched(es, metrics, loss), params, epoch):
+                    break
     finally:
         bar.close()
 
