@@ -59,7 +59,7 @@ from scipy.special import erfc
 from ._validate import ShapeError, as_array, check_choice, check_finite, check_nonnegative, check_positive
 
 __all__ = [
-    "Activation",
+    "ActivationSpec",
     "ACTIVATIONS",
     "get_activation",
     "step",
@@ -436,8 +436,10 @@ def softmax_backward(dout, s):
 
 # --------------------------------------------------------------------------- registry
 @dataclass(frozen=True)
-class Activation:
-    """One elementwise activation, as a dropdown or a layer needs it.
+class ActivationSpec:
+    """The registry record of one elementwise activation, as a dropdown or a layer needs it.
+
+    (The layer that applies an activation in a model is :class:`nnkit.layers.Activation`.)
 
     Attributes
     ----------
@@ -469,56 +471,56 @@ class Activation:
         return self.fn(z)
 
 
-ACTIVATIONS: dict[str, Activation] = {
+ACTIVATIONS: dict[str, ActivationSpec] = {
     a.name: a
     for a in (
-        Activation(
+        ActivationSpec(
             "step", step, step_grad,
             r"H(z) = \begin{cases} 1 & z \ge 0 \\ 0 & z < 0 \end{cases}",
             "{0, 1}", (0.0,),
             r"H'(z) = 0 \ (\text{undefined at } 0;\ 0 \text{ used})",
         ),
-        Activation(
+        ActivationSpec(
             "identity", identity, identity_grad, r"f(z) = z", "(-inf, inf)", (), r"f'(z) = 1",
         ),
-        Activation(
+        ActivationSpec(
             "sigmoid", sigmoid, sigmoid_grad, r"\sigma(z) = \frac{1}{1 + e^{-z}}", "(0, 1)", (),
             r"\sigma'(z) = \sigma(z)\,(1 - \sigma(z))",
         ),
-        Activation(
+        ActivationSpec(
             "tanh", tanh, tanh_grad, r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", "(-1, 1)", (),
             r"\tanh'(z) = 1 - \tanh^2(z)",
         ),
-        Activation(
+        ActivationSpec(
             "relu", relu, relu_grad, r"\mathrm{ReLU}(z) = \max(0, z)", "[0, inf)", (0.0,),
             r"\mathrm{ReLU}'(z) = \begin{cases} 1 & z > 0 \\ 0 & z \le 0 \end{cases}",
         ),
-        Activation(
+        ActivationSpec(
             "leaky_relu", leaky_relu, leaky_relu_grad,
             r"\mathrm{LReLU}(z) = \begin{cases} z & z > 0 \\ 0.01\,z & z \le 0 \end{cases}",
             "(-inf, inf)", (0.0,),
             r"\mathrm{LReLU}'(z) = \begin{cases} 1 & z > 0 \\ 0.01 & z \le 0 \end{cases}",
         ),
-        Activation(
+        ActivationSpec(
             "elu", elu, elu_grad,
             r"\mathrm{ELU}(z) = \begin{cases} z & z > 0 \\ e^{z} - 1 & z \le 0 \end{cases}",
             "(-1, inf)", (),  # with alpha = 1 the derivative is continuous at 0
             r"\mathrm{ELU}'(z) = \begin{cases} 1 & z > 0 \\ e^{z} & z \le 0 \end{cases}",
         ),
-        Activation(
+        ActivationSpec(
             "gelu", gelu, gelu_grad,
             r"\mathrm{GELU}(z) = z\,\Phi(z) = \frac{z}{2}\left(1 + \operatorname{erf}\frac{z}{\sqrt{2}}\right)",
             "[-0.17, inf)", (),
             r"\mathrm{GELU}'(z) = \Phi(z) + z\,\varphi(z)",
         ),
-        Activation(
+        ActivationSpec(
             "gelu_tanh", gelu_tanh, gelu_tanh_grad,
             r"\frac{z}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(z + 0.044715\,z^{3})\right)\right)",
             "[-0.17, inf)", (),
             r"\frac{1 + t}{2} + \frac{z}{2}(1 - t^{2})\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,z^{2}),"
             r"\ t = \tanh\left(\sqrt{2/\pi}\,(z + 0.044715\,z^{3})\right)",
         ),
-        Activation(
+        ActivationSpec(
             "softplus", softplus, softplus_grad, r"\mathrm{softplus}(z) = \ln(1 + e^{z})", "(0, inf)", (),
             r"\mathrm{softplus}'(z) = \sigma(z)",
         ),
@@ -526,13 +528,13 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-def get_activation(name: str) -> Activation:
+def get_activation(name: str) -> ActivationSpec:
     """Look up an elementwise activation by name; ValueError listing the choices otherwise.
 
-    An :class:`Activation` passed in is returned unchanged. Softmax is not in the registry
+    An :class:`ActivationSpec` passed in is returned unchanged. Softmax is not in the registry
     (it is not elementwise); call :func:`softmax` directly.
     """
-    if isinstance(name, Activation):
+    if isinstance(name, ActivationSpec):
         return name
     check_choice(name, "activation name", ACTIVATIONS)
     return ACTIVATIONS[name]

@@ -121,7 +121,7 @@ def _resolve_activation(name, kw):
         if kw:
             raise TypeError(f"softmax as a layer takes no parameters; got {sorted(kw)}")
         return _act.softmax, _act.softmax_backward, True
-    if isinstance(name, _act.Activation):
+    if isinstance(name, _act.ActivationSpec):
         entry = name
     else:
         entry = _act.get_activation(name)  # ValueError listing the choices

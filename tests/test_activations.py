@@ -307,7 +307,7 @@ def test_registry_contents_and_fields():
         "step", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "softplus",
     }
     for name, act in A.ACTIVATIONS.items():
-        assert isinstance(act, A.Activation)
+        assert isinstance(act, A.ActivationSpec)
         assert act.name == name
         assert callable(act.fn) and callable(act.grad)
         assert act.formula and act.range and act.grad_formula
@@ -318,6 +318,14 @@ def test_registry_contents_and_fields():
     assert A.ACTIVATIONS["leaky_relu"].kinks == (0.0,)
     assert A.ACTIVATIONS["sigmoid"].kinks == ()
     assert "softmax" not in A.ACTIVATIONS  # not elementwise
+
+
+def test_the_registry_record_and_the_layer_have_different_names():
+    from nnkit.layers import Activation
+
+    assert not hasattr(A, "Activation")  # "Activation" is the layer only
+    layer = Activation(A.ACTIVATIONS["tanh"])  # a layer accepts a record
+    assert layer.name == "tanh" and repr(layer) == "Activation('tanh')"
 
 
 def test_activation_is_frozen():
