@@ -31,7 +31,7 @@ NOTEBOOKS = sorted(LECTURES.glob("*.ipynb"))
 EXPECTED = (
     "01_neurons", "02_activations", "03_losses", "04_gradient_descent", "05_optimizers",
     "06_backprop", "07_vanishing_gradients", "08_regularization", "09_training_in_practice",
-    "10_normalization_and_augmentation",
+    "10_normalization_and_augmentation", "11_model_selection",
 )
 TIMEOUT = 120  # seconds, per cell and for the whole notebook (the target is 60 s)
 
