@@ -169,9 +169,10 @@ def universal_approximation(*, target: str = "sine", activation: str = "relu", u
     controls = {
         "target": widgets.Dropdown(options=tuple(TARGETS), value=target, description="target",
                                    layout=widgets.Layout(width="13em")),
-        "activation": widgets.ToggleButtons(options=ACTIVATION_CHOICES, value=activation, description="units",
+        "activation": widgets.ToggleButtons(options=ACTIVATION_CHOICES, value=activation, description="activation",
                                             style={"button_width": "4.5em"}),
-        "units": widgets.SelectionSlider(options=UNITS, value=units, description="hidden units"),
+        "units": widgets.SelectionSlider(options=UNITS, value=units, description="hidden units",
+                                         style={"description_width": "initial"}),
         "show_units": widgets.Checkbox(value=True, description="show each unit", indent=False),
     }
 
