@@ -607,7 +607,10 @@ def _tensor_part(name, errors, ref, recipe, x, seed, kinks, float32) -> Part:
     d = "d" + name
     got, why = _reported(errors, name)
     if why:
-        return Part(False, why, name=d)
+        cause = ""
+        if d in errors and name not in errors:
+            cause = "key the errors by the tensor's name, 'x' or the key in layer.params ('W'), not by its gradient's ('dW')"
+        return Part(False, why, cause=cause, name=d)
     says_wrong = got > THRESHOLD
     if says_wrong == (not row.passed):
         return Part(True, name=d)
