@@ -62,6 +62,11 @@ def _split_counts(n: int, k: int) -> list[int]:
     return [q + 1 if i < r else q for i in range(k)]
 
 
+def _sampling(n_samples, rng, noise, min_samples: int = 2) -> tuple[int, np.random.Generator, float]:
+    """The arguments every synthetic problem takes, checked: ``(n, rng, noise)``."""
+    return check_int(n_samples, "n_samples", min_samples), check_rng(rng), check_nonnegative(noise, "noise")
+
+
 def _shuffled(X: np.ndarray, y: np.ndarray, rng: np.random.Generator):
     order = rng.permutation(len(X))
     return X[order], y[order]
@@ -92,9 +97,7 @@ def xor_blobs(n_samples: int, rng: np.random.Generator, *, noise: float = 0.3, c
     X : ndarray (n_samples, 2) float64
     y : ndarray (n_samples,) int64, in {0, 1}
     """
-    n = check_int(n_samples, "n_samples", 2)
-    rng = check_rng(rng)
-    noise = check_nonnegative(noise, "noise")
+    n, rng, noise = _sampling(n_samples, rng, noise)
     c = check_positive(center, "center")
     n0, n1 = _split_counts(n, 2)
     corners = [((c, c), 0), ((-c, -c), 0), ((-c, c), 1), ((c, -c), 1)]
@@ -123,9 +126,7 @@ def two_moons(n_samples: int, rng: np.random.Generator, *, noise: float = 0.1):
     X : ndarray (n_samples, 2) float64
     y : ndarray (n_samples,) int64, in {0, 1}
     """
-    n = check_int(n_samples, "n_samples", 2)
-    rng = check_rng(rng)
-    noise = check_nonnegative(noise, "noise")
+    n, rng, noise = _sampling(n_samples, rng, noise)
     n0, n1 = _split_counts(n, 2)
     t0 = np.linspace(0.0, np.pi, n0)
     t1 = np.linspace(0.0, np.pi, n1)
@@ -156,9 +157,7 @@ def circles(n_samples: int, rng: np.random.Generator, *, noise: float = 0.05, fa
     X : ndarray (n_samples, 2) float64
     y : ndarray (n_samples,) int64, in {0, 1}
     """
-    n = check_int(n_samples, "n_samples", 2)
-    rng = check_rng(rng)
-    noise = check_nonnegative(noise, "noise")
+    n, rng, noise = _sampling(n_samples, rng, noise)
     factor = check_probability(factor, "factor", low_open=True, high_open=True)
     n0, n1 = _split_counts(n, 2)
     parts = []
@@ -207,9 +206,7 @@ def spirals(
     y : ndarray (n_samples,) int64, in {0, ..., n_classes - 1}
     """
     k = check_int(n_classes, "n_classes", 2)
-    n = check_int(n_samples, "n_samples", k)
-    rng = check_rng(rng)
-    noise = check_nonnegative(noise, "noise")
+    n, rng, noise = _sampling(n_samples, rng, noise, k)
     turns = check_positive(turns, "turns")
     Xs, ys = [], []
     for label, m in enumerate(_split_counts(n, k)):
@@ -259,9 +256,7 @@ def pass_fail(
     X : ndarray (n_samples, 2) float64, columns (lectures attended, project hours)
     y : ndarray (n_samples,) int64, 1 = pass, 0 = fail
     """
-    n = check_int(n_samples, "n_samples", 1)
-    rng = check_rng(rng)
-    noise = check_nonnegative(noise, "noise")
+    n, rng, noise = _sampling(n_samples, rng, noise, 1)
     n_lectures = check_int(n_lectures, "n_lectures", 1)
     max_hours = check_positive(max_hours, "max_hours")
     lectures = rng.integers(0, n_lectures, size=n, endpoint=True).astype(np.float64)

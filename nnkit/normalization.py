@@ -388,6 +388,19 @@ def instance_norm_backward(dout, cache):
     return group_norm_backward(dout, cache)
 
 
+def _scale_and_shift(n, name: str, dtype) -> tuple[int, dict]:
+    """The width ``n`` (a positive integer named ``name``) and fresh ``gamma = ones(n)``, ``beta = zeros(n)``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be a positive integer; got {n!r}")
+    n, dtype = int(n), np.dtype(dtype)
+    return n, {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
+
+
+def _layer_grads(dx, dgamma, dbeta) -> tuple:
+    """A backward pair's result in the Layer interface: ``(dx, {"gamma": dgamma, "beta": dbeta})``."""
+    return dx, {"gamma": dgamma, "beta": dbeta}
+
+
 class BatchNorm(Layer):
     """Batch normalization layer (see :func:`batchnorm_forward`).
 
@@ -398,15 +411,12 @@ class BatchNorm(Layer):
     """
 
     def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float64):
-        if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer; got {n_features!r}")
-        self.n_in = self.n_out = int(n_features)
+        self.n_in, self.params = _scale_and_shift(n_features, "n_features", dtype)
+        self.n_out = self.n_in
         self.momentum = check_probability(momentum, "momentum")
         self.eps = check_positive(eps, "eps")
-        dtype = np.dtype(dtype)
-        self.params = {"gamma": np.ones(self.n_in, dtype=dtype), "beta": np.zeros(self.n_in, dtype=dtype)}
-        self.running_mean = np.zeros(self.n_in, dtype=dtype)
-        self.running_var = np.ones(self.n_in, dtype=dtype)
+        self.running_mean = np.zeros(self.n_in, dtype=self.params["gamma"].dtype)
+        self.running_var = np.ones(self.n_in, dtype=self.params["gamma"].dtype)
 
     def forward(self, x, training=True):
         if x.ndim != 2 or x.shape[1] != self.n_in:
@@ -418,8 +428,7 @@ class BatchNorm(Layer):
         return out, cache
 
     def backward(self, dout, cache, need_dx=True):
-        dx, dgamma, dbeta = batchnorm_backward(dout, cache)
-        return dx, {"gamma": dgamma, "beta": dbeta}
+        return _layer_grads(*batchnorm_backward(dout, cache))
 
     def __repr__(self):
         return f"BatchNorm({self.n_in}, momentum={self.momentum:g}, eps={self.eps:g})"
@@ -433,12 +442,9 @@ class LayerNorm(Layer):
     """
 
     def __init__(self, n_features: int, eps: float = 1e-5, dtype=np.float64):
-        if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer; got {n_features!r}")
-        self.n_in = self.n_out = int(n_features)
+        self.n_in, self.params = _scale_and_shift(n_features, "n_features", dtype)
+        self.n_out = self.n_in
         self.eps = check_positive(eps, "eps")
-        dtype = np.dtype(dtype)
-        self.params = {"gamma": np.ones(self.n_in, dtype=dtype), "beta": np.zeros(self.n_in, dtype=dtype)}
 
     def forward(self, x, training=True):
         if x.ndim != 2 or x.shape[1] != self.n_in:
@@ -447,8 +453,7 @@ class LayerNorm(Layer):
         return layernorm_forward(x, p["gamma"], p["beta"], self.eps)
 
     def backward(self, dout, cache, need_dx=True):
-        dx, dgamma, dbeta = layernorm_backward(dout, cache)
-        return dx, {"gamma": dgamma, "beta": dbeta}
+        return _layer_grads(*layernorm_backward(dout, cache))
 
     def __repr__(self):
         return f"LayerNorm({self.n_in}, eps={self.eps:g})"
@@ -470,13 +475,10 @@ class GroupNorm(Layer):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, dtype=np.float64):
-        if isinstance(num_channels, bool) or not isinstance(num_channels, (int, np.integer)) or num_channels < 1:
-            raise ValueError(f"num_channels must be a positive integer; got {num_channels!r}")
-        self.n_in = self.n_out = int(num_channels)
+        self.n_in, self.params = _scale_and_shift(num_channels, "num_channels", dtype)
+        self.n_out = self.n_in
         self.num_groups = _check_groups(num_groups, self.n_in)
         self.eps = check_positive(eps, "eps")
-        dtype = np.dtype(dtype)
-        self.params = {"gamma": np.ones(self.n_in, dtype=dtype), "beta": np.zeros(self.n_in, dtype=dtype)}
 
     def forward(self, x, training=True):
         if np.ndim(x) < 2 or np.shape(x)[1] != self.n_in:
@@ -485,8 +487,7 @@ class GroupNorm(Layer):
         return group_norm_forward(x, p["gamma"], p["beta"], self.num_groups, self.eps)
 
     def backward(self, dout, cache, need_dx=True):
-        dx, dgamma, dbeta = group_norm_backward(dout, cache)
-        return dx, {"gamma": dgamma, "beta": dbeta}
+        return _layer_grads(*group_norm_backward(dout, cache))
 
     def __repr__(self):
         return f"GroupNorm({self.num_groups}, {self.n_in}, eps={self.eps:g})"
@@ -508,12 +509,9 @@ class InstanceNorm(Layer):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, dtype=np.float64):
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer; got {num_features!r}")
-        self.n_in = self.n_out = int(num_features)
+        self.n_in, self.params = _scale_and_shift(num_features, "num_features", dtype)
+        self.n_out = self.n_in
         self.eps = check_positive(eps, "eps")
-        dtype = np.dtype(dtype)
-        self.params = {"gamma": np.ones(self.n_in, dtype=dtype), "beta": np.zeros(self.n_in, dtype=dtype)}
 
     def forward(self, x, training=True):
         if np.ndim(x) < 3 or np.shape(x)[1] != self.n_in:
@@ -522,8 +520,7 @@ class InstanceNorm(Layer):
         return instance_norm_forward(x, p["gamma"], p["beta"], self.eps)
 
     def backward(self, dout, cache, need_dx=True):
-        dx, dgamma, dbeta = instance_norm_backward(dout, cache)
-        return dx, {"gamma": dgamma, "beta": dbeta}
+        return _layer_grads(*instance_norm_backward(dout, cache))
 
     def __repr__(self):
         return f"InstanceNorm({self.n_in}, eps={self.eps:g})"

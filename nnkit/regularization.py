@@ -80,6 +80,18 @@ def _select(params, lam, names) -> tuple[dict, float, set]:
     return arrays, lam, set(chosen)
 
 
+def _penalty(params, lam, names, term) -> tuple[float, float]:
+    """``(lam, sum of term(w) over the selected parameters)``, summed in float64."""
+    arrays, lam, chosen = _select(params, lam, names)
+    return lam, sum(float(np.sum(term(arrays[k]), dtype=np.float64)) for k in arrays if k in chosen)
+
+
+def _penalty_grad(params, lam, names, local) -> dict:
+    """``lam * local(w)`` for the selected parameters, zeros for the others (new arrays)."""
+    arrays, lam, chosen = _select(params, lam, names)
+    return {k: (lam * local(w) if k in chosen else np.zeros_like(w)) for k, w in arrays.items()}
+
+
 def l2_penalty(params: Mapping[str, np.ndarray], lam, names: Iterable[str] | None = None) -> float:
     """L2 penalty ``(lam / 2) * sum of w**2`` over the selected parameters.
 
@@ -96,8 +108,7 @@ def l2_penalty(params: Mapping[str, np.ndarray], lam, names: Iterable[str] | Non
     -------
     float
     """
-    arrays, lam, chosen = _select(params, lam, names)
-    total = sum(float(np.sum(np.square(arrays[k], dtype=np.float64))) for k in arrays if k in chosen)
+    lam, total = _penalty(params, lam, names, lambda w: np.square(w, dtype=np.float64))
     return 0.5 * lam * total
 
 
@@ -109,8 +120,7 @@ def l2_grad(params: Mapping[str, np.ndarray], lam, names: Iterable[str] | None =
     dict of str -> ndarray
         Same keys, shapes and dtypes as ``params``; new arrays.
     """
-    arrays, lam, chosen = _select(params, lam, names)
-    return {k: (lam * w if k in chosen else np.zeros_like(w)) for k, w in arrays.items()}
+    return _penalty_grad(params, lam, names, lambda w: w)
 
 
 def l1_penalty(params: Mapping[str, np.ndarray], lam, names: Iterable[str] | None = None) -> float:
@@ -118,21 +128,14 @@ def l1_penalty(params: Mapping[str, np.ndarray], lam, names: Iterable[str] | Non
 
     Parameters are as in :func:`l2_penalty`.
     """
-    arrays, lam, chosen = _select(params, lam, names)
-    total = sum(float(np.sum(np.abs(arrays[k]), dtype=np.float64)) for k in arrays if k in chosen)
+    lam, total = _penalty(params, lam, names, np.abs)
     return lam * total
 
 
 def l1_grad(params: Mapping[str, np.ndarray], lam, names: Iterable[str] | None = None) -> dict:
-    """(Sub)gradient of :func:`l1_penalty`: ``lam * sign(w)`` (0 where w = 0), zeros elsewhere.
-
-    Returns
-    -------
-    dict of str -> ndarray
-        Same keys, shapes and dtypes as ``params``; new arrays.
-    """
-    arrays, lam, chosen = _select(params, lam, names)
-    return {k: (lam * np.sign(w) if k in chosen else np.zeros_like(w)) for k, w in arrays.items()}
+    """(Sub)gradient of :func:`l1_penalty`: ``lam * sign(w)`` (0 where w = 0) for the selected
+    parameters, zeros for the others; keys, shapes and dtypes as ``params`` (new arrays)."""
+    return _penalty_grad(params, lam, names, np.sign)
 
 
 class EarlyStopping:

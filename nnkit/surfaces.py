@@ -197,9 +197,7 @@ def quadratic_bowl(condition: float = 10.0, angle: float = 0.0) -> Surface:
     return Surface(
         "quadratic_bowl",
         rf"f = \tfrac{{1}}{{2}}\left({uv} + {kappa:g}\,{vv}\right){rot}",
-        f,
-        grad,
-        hess,
+        f, grad, hess,
         minima=((0.0, 0.0),),
         min_value=0.0,
         bounds=((-3.0, 3.0), (-3.0, 3.0)),
@@ -242,9 +240,7 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
     return Surface(
         "rosenbrock",
         rf"f = ({a:g} - x)^2 + {b:g}\,(y - x^2)^2",
-        f,
-        grad,
-        hess,
+        f, grad, hess,
         minima=((a, a * a),),
         min_value=0.0,
         # the classic window for a = 1, stretched so that (a, a^2) stays inside for larger |a|
@@ -291,9 +287,7 @@ def beale() -> Surface:
     return Surface(
         "beale",
         r"f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
-        f,
-        grad,
-        hess,
+        f, grad, hess,
         minima=((3.0, 0.5),),
         min_value=0.0,
         bounds=((-4.5, 4.5), (-4.5, 4.5)),
@@ -323,9 +317,7 @@ def saddle() -> Surface:
     return Surface(
         "saddle",
         r"f = x^2 - y^2",
-        f,
-        grad,
-        hess,
+        f, grad, hess,
         minima=(),
         min_value=None,
         saddle_points=((0.0, 0.0),),
@@ -368,9 +360,7 @@ def himmelblau() -> Surface:
     return Surface(
         "himmelblau",
         r"f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2",
-        f,
-        grad,
-        hess,
+        f, grad, hess,
         minima=_HIMMELBLAU_MINIMA,
         min_value=0.0,
         bounds=((-5.0, 5.0), (-5.0, 5.0)),
