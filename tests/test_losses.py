@@ -268,6 +268,25 @@ def test_bce_with_logits_agrees_with_probability_form(rng):
     assert L.binary_cross_entropy_with_logits(z, y) == pytest.approx(L.binary_cross_entropy(A.sigmoid(z), y), rel=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(5, 3), (7, 10), (4, 100)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fast_row_reductions_equal_the_plain_ones(rng, shape, dtype):
+    """_row_max (a column-major copy for few columns) and _row_sum (a BLAS product with ones) are
+    speed only: they hold the plain NumPy reductions' values."""
+    z = rng.standard_normal(shape).astype(dtype)
+    np.testing.assert_array_equal(L._row_max(z), z.max(axis=1, keepdims=True))
+    e = np.exp(z)
+    np.testing.assert_allclose(L._row_sum(e), e.sum(axis=1), rtol=10 * np.finfo(dtype).eps * shape[1])
+
+
+def test_value_and_grad_is_the_loss_and_the_gradient_bit_for_bit(rng):
+    z = rng.standard_normal((6, 4))
+    for y in (rng.integers(0, 4, 6), np.eye(4)[rng.integers(0, 4, 6)]):
+        value, grad = L.softmax_cross_entropy_value_and_grad(z, y)
+        assert value == L.softmax_cross_entropy(z, y)
+        np.testing.assert_array_equal(grad, L.softmax_cross_entropy_grad(z, y))
+
+
 def test_softmax_cross_entropy_extreme_logits():
     z = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 1000.0]])
     with strict():
