@@ -92,7 +92,7 @@ def check(grade_id: str, *functions, hidden: bool = False) -> None:
         The nbgrader grade id of the test cell (see ``nngrader/specs/<assignment>.py``).
     *functions : the student's functions, in the order the spec lists them, optionally followed
         by the check's helpers (a locked driver such as ``run_optimizer``; helpers left out are
-        looked up by name in the caller's namespace, i.e. the notebook's); or one dict (such as
+        looked up by name in the notebook's namespace, ``__main__`` in a kernel); or one dict (such as
         ``globals()``) to look everything up by name.
     hidden : bool
         Run the hidden cases instead of the visible ones.
@@ -107,9 +107,9 @@ def check(grade_id: str, *functions, hidden: bool = False) -> None:
     elif len(functions) == len(chk.names):
         bound = dict(zip(chk.names, functions))
     elif len(functions) == len(chk.functions):
-        caller = sys._getframe(1).f_globals
+        notebook = vars(sys.modules["__main__"])  # in a kernel, the notebook's own namespace
         bound = dict(zip(chk.functions, functions))
-        bound.update({name: caller.get(name) for name in chk.helpers})
+        bound.update({name: notebook.get(name) for name in chk.helpers})
     else:
         takes = f"{len(chk.functions)} function(s): {', '.join(chk.functions)}"
         if chk.helpers:

@@ -8,6 +8,7 @@ function changed in place. Used in the sandbox's child and in the student's own 
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -15,6 +16,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,24 +38,51 @@ _PY_SETTERS = frozenset(
 )
 
 
+def forbidden_code(name: str):
+    """The code object of the function ``"module:qualname"`` names, wherever it is defined.
+
+    The name is resolved by importing the module and following the qualified name, so a function
+    that a module re-exports, or that moved to another file, is still found; a property stands for
+    its getter, a class for its ``__init__``. A name that does not resolve to a Python function
+    raises ValueError: a check that forbids nothing by mistake must fail loudly.
+    """
+    import importlib
+
+    module, sep, qual = str(name).partition(":")
+    if not sep or not module or not qual:
+        raise ValueError(f"forbidden entries are 'module:qualname'; got {name!r}")
+    try:
+        with warnings.catch_warnings():  # an import's warnings must not reach a test cell's stderr
+            warnings.simplefilter("ignore")
+            obj = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"forbidden function {name!r} does not exist ({type(e).__name__}: {e})") from None
+    if isinstance(obj, property):
+        obj = obj.fget
+    if isinstance(obj, type):
+        obj = obj.__dict__.get("__init__")
+    obj = inspect.unwrap(getattr(obj, "__func__", obj)) if obj is not None else None
+    code = getattr(obj, "__code__", None)
+    if code is None:
+        raise ValueError(f"forbidden function {name!r} is not a Python function the watcher can see")
+    return code
+
+
+@functools.lru_cache(maxsize=None)
+def _resolved(name: str) -> tuple:
+    code = forbidden_code(name)
+    return os.path.realpath(code.co_filename), getattr(code, "co_qualname", code.co_name)
+
+
 def resolve_forbidden(names) -> list[list[str]]:
-    """``"nnkit.neurons:McCullochPitts.__call__"`` -> ``[real path of neurons.py, qualname, name]``.
+    """``"nnkit.neurons:McCullochPitts.__call__"`` -> ``[real path of its file, qualname, name]``.
 
     Resolved by the grader (never by the sandbox, whose import system student code controls)
-    and sent along with each call. Unknown modules are skipped.
+    and sent along with each call. An unknown name raises ValueError (:func:`forbidden_code`).
     """
-    import importlib.util
-
-    out = []
-    for name in names:
-        module, _, qual = str(name).partition(":")
-        try:
-            spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None and spec.origin:
-            out.append([os.path.realpath(spec.origin), qual, str(name)])
-    return out
+    return [[*_resolved(str(name)), str(name)] for name in names]
 
 
 def _package_root(path: str) -> str:

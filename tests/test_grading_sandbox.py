@@ -1,5 +1,7 @@
 """nngrader's parts without nbgrader: codec, sandbox session, verdicts, the in-kernel check, specs."""
 import json
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -354,14 +356,18 @@ def test_check_binds_helpers_by_position_or_by_name(capsys, monkeypatch):
     ns = _solution_namespace("04_optimizers")
     assert specs.find("optim_sgd").helpers == ("run_optimizer",)
     check("optim_sgd", ns["sgd_step"], ns["run_optimizer"])  # as the notebook's test cells call it
-    exec('check("optim_sgd", sgd_step)', {**ns, "check": check})  # the driver found in the notebook
+    notebook = types.ModuleType("__main__")  # a kernel's user namespace is sys.modules["__main__"]
+    vars(notebook).update(ns)
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    check("optim_sgd", ns["sgd_step"])  # the driver found in the notebook
     check("optim_sgd", ns)  # everything by name
     out = capsys.readouterr().out
     assert out.count("sgd_step: 1 / 1 points (4 of 4 cases passed)") == 3 and "run_optimizer:" not in out
     with pytest.raises(TypeError, match=r"takes 1 function\(s\): sgd_step \(optionally followed by run_optimizer\)"):
         check("optim_sgd")
+    del notebook.run_optimizer
     with pytest.raises(CheckFailed) as failed:  # a notebook without the driver: the path cases cannot run
-        exec('check("optim_sgd", sgd_step)', {"sgd_step": ns["sgd_step"], "check": check})
+        check("optim_sgd", ns["sgd_step"])
     assert "run_optimizer is not defined (run the notebook's cell that defines it, unchanged)" in failed.value.diagnosis
 
 

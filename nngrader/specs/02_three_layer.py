@@ -423,7 +423,7 @@ _LAYERS = (
     "nnkit.layers:dense_forward", "nnkit.layers:activation_forward",
     "nnkit.layers:Dense.forward", "nnkit.layers:Activation.forward",
     "nnkit.model:Sequential.forward", "nnkit.model:Sequential.predict", "nnkit.model:MLP",
-    "nnkit.activations:relu", "nnkit.activations:sigmoid", "nnkit.activations:Activation.__call__",
+    "nnkit.activations:relu", "nnkit.activations:sigmoid", "nnkit.activations:ActivationSpec.__call__",
 )
 _BACKPROP = (
     "nnkit.layers:dense_backward", "nnkit.layers:activation_backward",
