@@ -46,8 +46,9 @@ The time reported is the median over ``--repeats`` samples, in microseconds per 
 is the median over rounds of the two implementations' samples of the same round (steadier
 than the ratio of the medians when the machine's speed drifts).
 
-Targets (issue 2): nnkit within 1.2x of fused NumPy at every size, and faster than PyTorch CPU
-in float64. Each row prints TARGET MET or TARGET MISSED. This is a report, not a test: the
+Targets: nnkit within 1.3x of fused NumPy at every size (issue 15, which made nnkit the plain
+reference: no fused plans, no in-place ReLU, no optimizer fast path; issue 2 had asked 1.2x of
+the tuned code), and faster than PyTorch CPU in float64 (issue 2). Each row prints TARGET MET or TARGET MISSED. This is a report, not a test: the
 exit status is 0 whatever the figures are.
 
 Run: ``make bench``  (= ``.venv/bin/python benchmarks/train_step.py``); ``--quick`` for a fast look.
@@ -73,7 +74,7 @@ DTYPES = (np.float64, np.float32)
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 N_CLASSES = SIZES[-1]
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
-TARGET_FUSED = 1.2  # nnkit / fused must be <= this
+TARGET_FUSED = 1.3  # nnkit / fused must be <= this (issue 15)
 VALIDATION_STEPS = 3
 
 
