@@ -3,19 +3,23 @@
 One concept per module::
 
     neurons         McCulloch-Pitts unit, perceptron, Adaline, logic gates, the XOR network
-    activations     step ... GELU, softmax (+ Jacobian), log-softmax; registry ACTIVATIONS
+    activations     step ... GELU, softmax (+ Jacobian), log-softmax; registry ACTIVATIONS (ActivationSpec)
     losses          MSE (mean and 1/2 forms), MAE, cross-entropies, KL, Hellinger; registry LOSSES
-    layers          Dense, activation layers, inverted Dropout (forward/backward pairs)
+    layers          Dense, activation layers, inverted Dropout (forward/backward pairs; layers call them)
     normalization   BatchNorm, LayerNorm, GroupNorm, InstanceNorm
     initializers    zeros/constant, uniform, normal, Xavier/Glorot, He/Kaiming
     model           Sequential / MLP with parameters named W1, b1, ...
     optimizers      SGD, Momentum (3 conventions), Nesterov, Adagrad, RMSprop, Adadelta, Adam, AdamW, Rprop
+    optimizer_base  the Optimizer base class: hyperparameters apart from state, a checked step
+    trajectories    an optimizer's path on a gradient function (optimize_path, Sutskever's Nesterov)
     schedules       learning-rate schedules: decays, cosine, linear warmup, sequential
     clipping        clipping by value and by norm (global or per tensor)
     regularization  L1/L2 penalties, early stopping
     training        mini-batches and the fit loop
+    history         History: what fit records per epoch, and its learning curves
     lr_finder       the learning-rate range test ("LR finder")
-    gradcheck       numerical gradient checking with gradable results
+    gradcheck       numerical gradient checking of functions, layers and models
+    gradcheck_results  GradCheckResult / TensorCheck: the gradable results and their tables
     autodiff        a micrograd-style scalar autodiff
     datasets        offline toy datasets, digits, iris, splitting
     augmentation    shifts, rotations and noise for the 8x8 digits
@@ -36,8 +40,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "neurons", "activations", "losses", "layers", "normalization", "initializers", "model",
-    "optimizers", "schedules", "clipping", "regularization", "training", "lr_finder", "gradcheck",
-    "autodiff", "datasets", "augmentation", "surfaces", "demos",
+    "optimizers", "optimizer_base", "trajectories", "schedules", "clipping", "regularization", "training",
+    "history", "lr_finder", "gradcheck", "gradcheck_results", "autodiff", "datasets", "augmentation", "surfaces",
+    "demos",
 ]
 
 
