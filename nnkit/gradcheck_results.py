@@ -61,7 +61,7 @@ class TensorCheck:
         Sampled entries skipped because their ±h step crossed a kink.
     threshold : float
     floor : float
-        Floor of the denominator of the relative error (see :func:`check_gradients`, Notes).
+        Floor of the denominator of the relative error (see :func:`nnkit.gradcheck.check_gradients`, Notes).
     reason : str
         Why the row failed before any comparison ("no analytic gradient given", shape...), or "".
     hint : str

@@ -13,7 +13,8 @@ Activation and Dropout layers have none and take no number. So
 The arrays in ``model.params`` *are* the layers' arrays (not copies): an optimizer that
 updates them in place (``p -= lr * g``) changes the model. ``grads`` from
 :meth:`Sequential.backward` use the same names, so ``for k in params: params[k] -= lr *
-grads[k]`` is a complete gradient-descent step.
+grads[k]`` is a complete gradient-descent step. :meth:`Sequential.layer_of` finds the layer that
+owns a name (``fit`` names it when a gradient blows up).
 
 Shapes: rows are samples. ``x`` is ``(N, D_in)``; Dense weights are ``(D_in, D_out)``, the
 transpose of the slides' ``W^[l]`` of shape ``(n_l, n_{l-1})``.
@@ -40,6 +41,10 @@ class _Cache(list):
 
 class Sequential:
     """Layers applied one after another: ``out = layers[-1](... layers[1](layers[0](x)))``.
+
+    ``forward`` calls each layer's ``forward`` in turn and ``backward`` each layer's
+    ``backward`` in reverse: the model adds no arithmetic of its own, only the input check, the
+    parameter names and the bookkeeping of the caches.
 
     Parameters
     ----------
