@@ -39,7 +39,12 @@ solution_sources = partial(h.solution_sources, A, NB)
 release = partial(h.release, A, NB)
 submission = partial(h.submission, A, NB)  # submission(overrides=None, *, edit=None)
 feedback_text = partial(h.feedback_text, assignment=A, notebook=NB)  # feedback_text(course, student)
+from nngrader.specs import RNG, Case  # noqa: E402
+
 spec = import_module("nngrader.specs.05_training")
+init_spec = import_module("nngrader.specs.05_training.initialization")
+es_spec = import_module("nngrader.specs.05_training.early_stopping")
+digits_spec = import_module("nngrader.specs.05_training.digits")
 
 
 # --- the notebook's code ------------------------------------------------------------------------
@@ -90,8 +95,8 @@ def test_solution_passes_every_case(grade_id):
 
 def _stats_cases(rng_seeds):
     """The statistical initialization cases for many seeds (the hidden shapes and the visible one)."""
-    shapes = spec.STAT_SHAPES_VISIBLE + [(100, 600), (256, 256), (700, 90)]
-    return [spec.Case((s, spec.RNG(seed)), label="", expect="stats") for s in shapes for seed in rng_seeds]
+    shapes = init_spec.STAT_SHAPES_VISIBLE + [(100, 600), (256, 256), (700, 90)]
+    return [Case((s, RNG(seed)), label="", expect="stats") for s in shapes for seed in rng_seeds]
 
 
 def _draw(fn, case):
@@ -102,7 +107,7 @@ def _draw(fn, case):
 def test_right_initializers_never_fail_the_statistics():
     ns = namespace()
     for kind, fn in (("xavier", ns["xavier_uniform"]), ("he", ns["he_normal"])):
-        judge = spec._init_judge(kind)
+        judge = init_spec.init_judge(kind)
         for case in _stats_cases(range(40)):
             parts = judge(case, _draw(fn, case))
             assert all(p.ok for p in parts), (kind, case.args, [p.message for p in parts if not p.ok])
@@ -133,7 +138,7 @@ def test_wrong_initializer_formulas_never_pass(kind, name):
     non-square shapes catch it.
     """
     fn = (WRONG_HE if kind == "he" else WRONG_XAVIER)[name]
-    judge = spec._init_judge(kind)
+    judge = init_spec.init_judge(kind)
     for case in _stats_cases(range(25)):
         shape = case.args[0]
         if shape[0] == shape[1] and name in ("fan_out instead of fan_in", "fan_in only: r = sqrt(6 / (2 fan_in))"):
@@ -209,7 +214,7 @@ def l2_grad(params, lam):
 
 
 def test_early_stopping_reference_semantics():
-    ref = spec._es_reference
+    ref = es_spec._es_reference
     assert ref([1.0, 0.7, 0.8, 0.9, 0.6], 2, 0.0) == (3, 1)
     assert ref([0.5, 0.5, 0.5], 2, 0.0) == (2, 0)  # ties are no improvement
     assert ref([0.9, 0.8], 3, 0.0) == (None, 1)
@@ -218,12 +223,12 @@ def test_early_stopping_reference_semantics():
 
 def test_accuracy_scale():
     y = np.arange(200) % 10
-    case = spec.Case((), expect=y)
+    case = Case((), expect=y)
 
     def fraction(n_wrong):
         pred = y.copy()
         pred[:n_wrong] = (pred[:n_wrong] + 1) % 10
-        parts = spec._train_judge(case, pred)
+        parts = digits_spec.train_judge(case, pred)
         return sum(p.ok for p in parts) / len(parts)
 
     assert fraction(0) == 1 and fraction(10) == 1          # 95 %: full
@@ -232,8 +237,8 @@ def test_accuracy_scale():
     assert fraction(40) == 0 and fraction(41) == 0         # 80 % and below
     pred = y.copy()
     pred[:20] = (pred[:20] + 1) % 10
-    assert "test accuracy 90.0% (180 of 200)" in " ".join(p.message for p in spec._train_judge(case, pred))
-    wrong_shape = spec._train_judge(case, np.zeros((200, 10)))
+    assert "test accuracy 90.0% (180 of 200)" in " ".join(p.message for p in digits_spec.train_judge(case, pred))
+    wrong_shape = digits_spec.train_judge(case, np.zeros((200, 10)))
     assert not wrong_shape[0].ok and "argmax over axis 1" in wrong_shape[0].message
 
 
