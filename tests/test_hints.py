@@ -26,8 +26,9 @@ ANSWERS = [
 
 @pytest.mark.parametrize("module, question, fragments", ANSWERS, ids=[a[1] for a in ANSWERS])
 def test_no_hint_answers_a_question_graded_by_hand(module, question, fragments):
-    tree = ast.parse((SPECS / f"{module}.py").read_text())
-    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    files = [SPECS / f"{module}.py"] if (SPECS / f"{module}.py").exists() else sorted((SPECS / module).glob("*.py"))
+    strings = [n.value for f in files for n in ast.walk(ast.parse(f.read_text()))
+               if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     text = "\n".join(strings)  # adjacent literals are joined by the parser, so a split phrase is whole
     leaked = [f for f in fragments if f in text]
     assert not leaked, f"{module} gives away part of the answer to {question}: {leaked}"
