@@ -92,7 +92,8 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5, index=None) -> np.ndar
     ----------
     f : callable
         ``f(x) -> float``. It is called with ``x`` perturbed *in place* one entry at a time
-        (the entry is restored afterwards), so ``f`` must read ``x`` each call.
+        (the entry is restored afterwards, also when ``f`` raises), so ``f`` must read ``x``
+        each call.
     x : ndarray of float64, any shape
     h : float
         Step. 1e-5 balances truncation error O(h^2) against round-off O(eps/h) in float64.
@@ -108,11 +109,13 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5, index=None) -> np.ndar
     indices = np.ndindex(x.shape) if index is None else index
     for ix in indices:
         old = x[ix]
-        x[ix] = old + h
-        fp = float(f(x))
-        x[ix] = old - h
-        fm = float(f(x))
-        x[ix] = old
+        try:
+            x[ix] = old + h
+            fp = float(f(x))
+            x[ix] = old - h
+            fm = float(f(x))
+        finally:
+            x[ix] = old  # the caller's x comes back bit for bit, even when f raises
         grad[ix] = (fp - fm) / (2 * h)
     return grad
 

@@ -816,3 +816,18 @@ def test_threshold_boundary(rng):
     assert res["x"].max_rel_error == pytest.approx(2e-6, rel=1e-3)
     assert not res.passed
     assert check_gradients(f, {"x": x}, analytic, threshold=3e-6).passed
+
+
+def test_numerical_gradient_restores_x_when_f_raises():
+    x = np.array([1.0, 2.0, 3.0])
+    calls = []
+
+    def f(z):
+        calls.append(z.copy())
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return float(np.sum(z**2))
+
+    with pytest.raises(RuntimeError):
+        numerical_gradient(f, x)
+    assert np.array_equal(x, [1.0, 2.0, 3.0]) and not np.array_equal(calls[-1], x)  # it raised mid-probe
