@@ -175,14 +175,17 @@ def assemble(controls: dict[str, widgets.Widget], fig: Figure, update: Callable[
              observe: tuple[str, ...] | None = None) -> Demo:
     """Lay the controls above the figure and the Output area, and wire the callbacks.
 
-    Every control named in ``observe`` (default: all of them) calls ``update`` when its
-    ``value`` changes, through :func:`safe_callback`. ``update`` is called once so that the
-    figure is drawn before it is shown.
+    Every control named in ``observe`` calls ``update`` when its ``value`` changes, through
+    :func:`safe_callback`. The default is every control but a ``Play`` button: Play is linked
+    to its step slider in the browser (:func:`play_controls`), and the slider's callback is the
+    one that draws. ``update`` is called once so that the figure is drawn before it is shown.
     """
     output = widgets.Output(layout=widgets.Layout(max_height="8em", overflow="auto"))
     errors: list[str] = []
     safe_update = safe_callback(output, errors)(update)
-    for name in (controls if observe is None else observe):
+    if observe is None:
+        observe = tuple(name for name, control in controls.items() if not isinstance(control, widgets.Play))
+    for name in observe:
         controls[name].observe(lambda _change: safe_update(), names="value")
     boxes = [header] if header is not None else []
     boxes += [widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")),
@@ -215,3 +218,48 @@ def set_slider_range(slider, lo: float, hi: float, value: float) -> None:
         slider.min = lo
         slider.max = hi
     slider.value = value
+
+
+class Busy:
+    """True while a callback sets controls itself (e.g. a new function resets the start point).
+
+    The callbacks those changes trigger return at once (``if self.busy: return``); the callback
+    that set them draws once, at the end::
+
+        with self.busy:
+            set_slider_range(controls["x0"], lo, hi, start)
+    """
+
+    def __init__(self):
+        self.on = False
+
+    def __bool__(self) -> bool:
+        return self.on
+
+    def __enter__(self):
+        self.on = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.on = False
+
+
+def memo(cache: dict, key, make: Callable[[], Any], limit: int | None = None):
+    """``cache[key]``, made by ``make()`` on first use; past ``limit`` entries the oldest is forgotten.
+
+    What the demos keep per setting (a training run, a trajectory, a fit) so that going back to
+    a setting seen before costs nothing.
+    """
+    if key not in cache:
+        if limit is not None and len(cache) >= limit:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
+def show_frame(run, frame: int, chunk: int) -> None:
+    """Make sure a lazily computed training ``run`` (attributes ``done``, method ``extend``) has
+    frame ``frame``: a new run computes exactly the frames up to it, a run under way ``chunk``
+    frames at a time (what Play asks for next)."""
+    if frame >= run.done:
+        run.extend(frame if run.done == 0 else frame + chunk - 1)

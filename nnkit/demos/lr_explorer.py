@@ -65,28 +65,25 @@ draw). The activation explorer and the optimizer race use the same helpers.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import MaxNLocator
 
 from .._validate import check_choice, check_int, check_positive, check_real
 from ..optimizers import SGD
 from ..schedules import exponential_decay, inverse_time, step_decay
 from ..surfaces import Surface, himmelblau, quadratic_bowl, saddle
 from ._backdrop import Backdrop
-from ._base import Demo, assemble, new_figure, set_slider_range
-from ._layout import pin_labels, pixel_layout, contour_surface
+from ._base import Busy, Demo, assemble, new_figure, set_slider_range
+from ._layout import LOSS_FLOOR, clip_to_window, contour_board, loss_axis, loss_on_axis, pin_labels, pixel_layout
 
-__all__ = ["lr_explorer", "FUNCTIONS", "SCHEDULE_CHOICES", "make_schedule", "run_gd", "BOX_FACTOR"]
+__all__ = ["lr_explorer", "FUNCTIONS", "SCHEDULE_CHOICES", "make_schedule", "run_gd", "BOX_FACTOR", "LOSS_FLOOR"]
 
 #: An iterate farther than BOX_FACTOR window half-widths from the window's centre ends the run.
 BOX_FACTOR = 50.0
-#: Bottom of the log-scale loss axis (gaps below it, i.e. converged runs, sit on the floor).
-LOSS_FLOOR = 1e-10
 SCHEDULE_CHOICES = ("constant", "inverse_time", "step_decay", "exponential_decay")
 
 
@@ -262,166 +259,160 @@ def lr_explorer(function: str = "quadratic (1-D)", *, lr: float = 0.1, steps: in
         raise ValueError(f"lr must be in [1e-4, 10]; got {lr}")
     steps = check_int(steps, "steps", 1, 200)
     check_choice(schedule, "schedule", SCHEDULE_CHOICES)
+    controls = _controls(function, lr, steps, schedule)
+    explorer = _Explorer(controls)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state, header=explorer.header)
 
-    prob0 = FUNCTIONS[function]
+
+def _controls(function: str, lr: float, steps: int, schedule: str) -> dict:
+    prob = FUNCTIONS[function]
     style = {"description_width": "initial"}
-    (xlo, xhi) = prob0.window[0]
-    ywin = prob0.window[1] if prob0.dim == 2 else (-2.0, 2.0)
-    controls = {
+    (xlo, xhi) = prob.window[0]
+    ywin = prob.window[1] if prob.dim == 2 else (-2.0, 2.0)
+    return {
         "function": widgets.Dropdown(options=tuple(FUNCTIONS), value=function, description="function"),
         "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05, description="learning rate",
                                      readout_format=".2g", style=style),
         "steps": widgets.IntSlider(value=steps, min=1, max=200, description="steps"),
         "schedule": widgets.Dropdown(options=SCHEDULE_CHOICES, value=schedule, description="schedule"),
-        "x0": widgets.FloatSlider(value=prob0.start[0], min=xlo, max=xhi, step=0.01, description="start x",
+        "x0": widgets.FloatSlider(value=prob.start[0], min=xlo, max=xhi, step=0.01, description="start x",
                                   readout_format=".2f", style=style),
-        "y0": widgets.FloatSlider(value=prob0.start[1] if prob0.dim == 2 else 0.0, min=ywin[0], max=ywin[1],
+        "y0": widgets.FloatSlider(value=prob.start[1] if prob.dim == 2 else 0.0, min=ywin[0], max=ywin[1],
                                   step=0.001, description="start y", readout_format=".3f", style=style,
-                                  disabled=prob0.dim == 1),
+                                  disabled=prob.dim == 1),
     }
-    header = widgets.HTML(value="")
 
-    fig = new_figure(figsize=(7.6, 3.1), dpi=80)
-    pixel_layout(fig, left=46, right=10, bottom=34, top=8, gap=70)
-    gs = fig.add_gridspec(1, 2, width_ratios=(1.1, 1.0))
-    ax_1d = fig.add_subplot(gs[0, 0])
-    ax_loss = fig.add_subplot(gs[0, 1])
-    ax_loss.set_xlabel("step k")
-    ax_loss.tick_params(labelsize=8)
-    ax_loss.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-    (curve,) = ax_1d.plot([], [], color="0.3", lw=1.5)
-    (min_mark_1d,) = ax_1d.plot([], [], "*", color="gold", mec="k", mew=0.6, ms=10, zorder=4)
-    (iter_1d,) = ax_1d.plot([], [], "o-", color="C3", ms=3.5, lw=1.0, zorder=5)
-    (start_1d,) = ax_1d.plot([], [], "o", color="C2", ms=7, zorder=6)
-    ax_1d.set_xlabel("w")
-    ax_1d.set_ylabel("f(w)")
-    ax_1d.tick_params(labelsize=8)
-    ax_1d.xaxis.set_major_locator(MaxNLocator(5))
-    ax_1d.yaxis.set_major_locator(MaxNLocator(5))
-    (loss_line,) = ax_loss.plot([], [], "o-", color="C3", ms=2.5, lw=1.0)
-    pin_labels(ax_1d)
-    pin_labels(ax_loss, aside=38)
-    # axes, ticks, labels, the 1-D curve and the contour plots are drawn once per change of view
-    backdrop = Backdrop(fig, dynamic=[iter_1d, start_1d, loss_line])
 
-    axes_2d: dict[str, tuple] = {}  # function -> (axes, iterate line, start marker), built on first use
-    shown: dict = {"function": None}  # what is drawn now
-    busy = {"on": False}
-    state: dict = {}
+_STATUS_COLOURS = {"converged": "green", "slow": "#b36b00", "diverging": "crimson", "diverged": "crimson",
+                   "escaped": "#b36b00"}
 
-    def ax_2d(name):
-        if name not in axes_2d:
+
+class _Explorer:
+    """The explorer's figure and its callback :meth:`update`.
+
+    Left: the 1-D curve axes (made once) or one contour board per 2-D function (made the first
+    time it is shown, then hidden or shown). Right: the loss per step.
+    """
+
+    def __init__(self, controls: dict):
+        self.controls = controls
+        self.header = widgets.HTML(value="")
+        self.state: dict = {}
+        self.boards: dict[str, tuple] = {}  # 2-D function -> (axes, iterate line, start marker)
+        self.shown: dict = {"function": None}  # what is drawn now
+        self.busy = Busy()  # on while a new function resets the start
+        self._figure()
+
+    def _figure(self) -> None:
+        fig = self.fig = new_figure(figsize=(7.6, 3.1), dpi=80)
+        pixel_layout(fig, left=46, right=10, bottom=34, top=8, gap=70)
+        self.grid = fig.add_gridspec(1, 2, width_ratios=(1.1, 1.0))
+        ax_1d = self.ax_1d = fig.add_subplot(self.grid[0, 0])
+        ax_loss = self.ax_loss = fig.add_subplot(self.grid[0, 1])
+        ax_loss.set_xlabel("step k")
+        ax_loss.tick_params(labelsize=8)
+        ax_loss.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        (self.curve,) = ax_1d.plot([], [], color="0.3", lw=1.5)
+        (self.min_mark_1d,) = ax_1d.plot([], [], "*", color="gold", mec="k", mew=0.6, ms=10, zorder=4)
+        (self.iter_1d,) = ax_1d.plot([], [], "o-", color="C3", ms=3.5, lw=1.0, zorder=5)
+        (self.start_1d,) = ax_1d.plot([], [], "o", color="C2", ms=7, zorder=6)
+        ax_1d.set_xlabel("w")
+        ax_1d.set_ylabel("f(w)")
+        ax_1d.tick_params(labelsize=8)
+        ax_1d.xaxis.set_major_locator(MaxNLocator(5))
+        ax_1d.yaxis.set_major_locator(MaxNLocator(5))
+        (self.loss_line,) = ax_loss.plot([], [], "o-", color="C3", ms=2.5, lw=1.0)
+        pin_labels(ax_1d)
+        pin_labels(ax_loss, aside=38)
+        # axes, ticks, labels, the 1-D curve and the contour plots are drawn once per change of view
+        self.backdrop = Backdrop(fig, dynamic=[self.iter_1d, self.start_1d, self.loss_line])
+
+    def board(self, name: str) -> tuple:
+        """The contour board of 2-D function ``name``: (axes, iterate line, start marker)."""
+        if name not in self.boards:
             prob = FUNCTIONS[name]
-            ax = fig.add_subplot(gs[0, 0])
-            contour_surface(ax, prob.surface, prob.window)
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-            pin_labels(ax)
+            ax = contour_board(self.fig, self.grid[0, 0], prob.surface, prob.window)
             (line,) = ax.plot([], [], "o-", color="C3", ms=3, lw=1.0, zorder=5)
             (start,) = ax.plot([], [], "o", color="C2", ms=7, zorder=6)
-            backdrop.add_dynamic(line, start)
-            axes_2d[name] = (ax, line, start)
-        return axes_2d[name]
+            self.backdrop.add_dynamic(line, start)
+            self.boards[name] = (ax, line, start)
+        return self.boards[name]
 
-    def switch_function(name):
+    def switch_function(self, name: str) -> None:
+        """Show function ``name``: its start, its curve or contour board, its loss axis."""
         prob = FUNCTIONS[name]
-        backdrop.invalidate()  # before any static artist changes (visibility, data, limits)
-        busy["on"] = True
-        try:
-            (lo, hi) = prob.window[0]
-            set_slider_range(controls["x0"], lo, hi, prob.start[0])
+        self.backdrop.invalidate()  # before any static artist changes (visibility, data, limits)
+        (lo, hi) = prob.window[0]
+        with self.busy:
+            set_slider_range(self.controls["x0"], lo, hi, prob.start[0])
             if prob.dim == 2:
                 (ylo, yhi) = prob.window[1]
-                set_slider_range(controls["y0"], ylo, yhi, prob.start[1])
-            controls["y0"].disabled = prob.dim == 1
-        finally:
-            busy["on"] = False
-        ax_1d.set_visible(prob.dim == 1)
-        for other, (ax, _, _) in axes_2d.items():
+                set_slider_range(self.controls["y0"], ylo, yhi, prob.start[1])
+            self.controls["y0"].disabled = prob.dim == 1
+        self.ax_1d.set_visible(prob.dim == 1)
+        for other, (ax, _, _) in self.boards.items():
             ax.set_visible(other == name)
         if prob.dim == 1:
-            w = np.linspace(lo, hi, 400)[:, None]
-            fw = prob.f(w)
-            curve.set_data(w[:, 0], fw)
-            pad = 0.08 * float(fw.max() - fw.min())
-            ax_1d.set_xlim(lo, hi)
-            ax_1d.set_ylim(float(fw.min()) - pad, float(fw.max()) + pad)
-            shown["ylim_1d"] = ax_1d.get_ylim()
-            min_mark_1d.set_data([m[0] for m in prob.minima], list(prob.f(np.array(prob.minima))))
+            frange = self._show_curve(prob)
         else:
-            ax_2d(name)[0].set_visible(True)
-        # the loss axis is fixed per function (moving a slider then redraws no tick label):
-        # the values f takes in the window, and what runs off it is clipped
-        if prob.dim == 2:
+            self.board(name)[0].set_visible(True)
             _, _, Z = prob.surface.grid(60, prob.window)
             frange = (float(Z.min()), float(Z.max()))
-        else:
-            frange = (float(fw.min()), float(fw.max()))
-        if prob.f_star is not None:
-            ax_loss.set_yscale("log")
-            ax_loss.yaxis.set_minor_locator(NullLocator())  # dozens of minor ticks cost more than they tell
-            ax_loss.set_ylabel("f(w_k) - f*  (log scale)")
-            top = 10.0 ** math.ceil(math.log10(max(frange[1] - prob.f_star, 1e-9)))
-            ax_loss.set_ylim(LOSS_FLOOR, top)
-        else:
-            ax_loss.set_yscale("linear")
-            ax_loss.yaxis.set_major_locator(MaxNLocator(5))
-            ax_loss.set_ylabel("f(w_k)")
-            pad = 0.08 * (frange[1] - frange[0])
-            ax_loss.set_ylim(frange[0] - pad, frange[1] + pad)
-        shown["function"] = name
+        # the loss axis is fixed per function (moving a slider then redraws no tick label):
+        # the values f takes in the window, and what runs off it is clipped
+        loss_axis(self.ax_loss, frange, prob.f_star, log_label="f(w_k) - f*  (log scale)", linear_label="f(w_k)")
+        self.shown["function"] = name
 
-    def update():
-        if busy["on"]:
+    def _show_curve(self, prob: Problem) -> tuple[float, float]:
+        """Draw the 1-D function over its window; return the range of its values there."""
+        lo, hi = prob.window[0]
+        w = np.linspace(lo, hi, 400)[:, None]
+        fw = prob.f(w)
+        self.curve.set_data(w[:, 0], fw)
+        pad = 0.08 * float(fw.max() - fw.min())
+        self.ax_1d.set_xlim(lo, hi)
+        self.ax_1d.set_ylim(float(fw.min()) - pad, float(fw.max()) + pad)
+        self.shown["ylim_1d"] = self.ax_1d.get_ylim()
+        self.min_mark_1d.set_data([m[0] for m in prob.minima], list(prob.f(np.array(prob.minima))))
+        return float(fw.min()), float(fw.max())
+
+    def update(self) -> None:
+        if self.busy:
             return
-        name = controls["function"].value
+        c = self.controls
+        name = c["function"].value
         prob = FUNCTIONS[name]
-        if shown["function"] != name:
-            switch_function(name)
-        lr_ = float(controls["lr"].value)
-        n = int(controls["steps"].value)
-        sched = controls["schedule"].value
-        start = (float(controls["x0"].value),) if prob.dim == 1 else \
-            (float(controls["x0"].value), float(controls["y0"].value))
-        run = run_gd(prob, lr_, n, start, sched)
+        if self.shown["function"] != name:
+            self.switch_function(name)
+        lr = float(c["lr"].value)
+        n = int(c["steps"].value)
+        sched = c["schedule"].value
+        start = (float(c["x0"].value),) if prob.dim == 1 else (float(c["x0"].value), float(c["y0"].value))
+        run = run_gd(prob, lr, n, start, sched)
         status, message = _classify(prob, run)
-        path, loss = run["path"], run["loss"]
-
-        # draw, clipped to a margin around the window (the view clips the rest)
-        lo = np.array([w[0] for w in prob.window])
-        hi = np.array([w[1] for w in prob.window])
-        margin = 0.5 * (hi - lo)
-        shown_path = np.clip(path, lo - margin, hi + margin)
-        if prob.dim == 1:
-            ylo, yhi = shown["ylim_1d"]
-            span = yhi - ylo
-            iter_1d.set_data(shown_path[:, 0], np.clip(loss, ylo - span, yhi + span))
-            start_1d.set_data([shown_path[0, 0]], [loss[0]])
-        else:
-            _, line, start_mark = ax_2d(name)
-            line.set_data(shown_path[:, 0], shown_path[:, 1])
-            start_mark.set_data([shown_path[0, 0]], [shown_path[0, 1]])
-
-        k = np.arange(len(loss))
-        ylo, yhi = ax_loss.get_ylim()
-        if prob.f_star is not None:  # log axis: the gap to the minimum, clipped just outside the view
-            loss_line.set_data(k, np.clip(loss - prob.f_star, ylo / 10, yhi * 10))
-        else:
-            loss_line.set_data(k, np.clip(loss, ylo - (yhi - ylo), yhi + (yhi - ylo)))
-        # the step axis grows in a few fixed sizes, so that most moves keep its ticks
-        ax_loss.set_xlim(0, next(size for size in (10, 20, 30, 50, 100, 150, 200) if size >= n))
-
-        colour = {"converged": "green", "slow": "#b36b00", "diverging": "crimson", "diverged": "crimson",
-                  "escaped": "#b36b00"}[status]
+        self.draw(name, prob, run["path"], run["loss"], n)
         sched_txt = "" if sched == "constant" else f" ({sched}: lr at the last step {run['lrs'][-1]:.3g})" \
             if len(run["lrs"]) else ""
-        header.value = (f"<b>{name}</b>, lr = {lr_:.3g}{sched_txt}: "
-                        f"<span style='color:{colour}'><b>{status}</b></span>. {message}")
-        backdrop.ensure(key=(name, ax_loss.get_xlim()))  # a view seen before reuses its picture
-        state.update(function=name, dim=prob.dim, path=path, loss=loss, lrs=run["lrs"], status=status,
-                     message=message, diverged_at=run["diverged_at"], f_star=prob.f_star, lr=lr_, steps=n,
-                     schedule=sched, start=start)
-        fig.canvas.draw_idle()
+        self.header.value = (f"<b>{name}</b>, lr = {lr:.3g}{sched_txt}: "
+                             f"<span style='color:{_STATUS_COLOURS[status]}'><b>{status}</b></span>. {message}")
+        self.backdrop.ensure(key=(name, self.ax_loss.get_xlim()))  # a view seen before reuses its picture
+        self.state.update(function=name, dim=prob.dim, path=run["path"], loss=run["loss"], lrs=run["lrs"],
+                          status=status, message=message, diverged_at=run["diverged_at"], f_star=prob.f_star,
+                          lr=lr, steps=n, schedule=sched, start=start)
+        self.fig.canvas.draw_idle()
 
-    demo = assemble(controls, fig, update, state=state, header=header)
-    return demo
+    def draw(self, name: str, prob: Problem, path: np.ndarray, loss: np.ndarray, n: int) -> None:
+        """Draw the iterates, clipped to a margin around the window (the view clips the rest), and the loss."""
+        shown_path = clip_to_window(path, prob.window)
+        if prob.dim == 1:
+            ylo, yhi = self.shown["ylim_1d"]
+            span = yhi - ylo
+            self.iter_1d.set_data(shown_path[:, 0], np.clip(loss, ylo - span, yhi + span))
+            self.start_1d.set_data([shown_path[0, 0]], [loss[0]])
+        else:
+            _, line, start_mark = self.board(name)
+            line.set_data(shown_path[:, 0], shown_path[:, 1])
+            start_mark.set_data([shown_path[0, 0]], [shown_path[0, 1]])
+        self.loss_line.set_data(np.arange(len(loss)), loss_on_axis(self.ax_loss, loss, prob.f_star))
+        # the step axis grows in a few fixed sizes, so that most moves keep its ticks
+        self.ax_loss.set_xlim(0, next(size for size in (10, 20, 30, 50, 100, 150, 200) if size >= n))

@@ -63,15 +63,14 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import MaxNLocator
 
 from .._validate import check_choice, check_int
 from ..optimizers import Adam, get_optimizer, optimize_path
 from ..surfaces import SURFACES, Surface
-from ._base import Demo, assemble, new_figure, play_controls, set_slider_range
+from ._base import Busy, Demo, assemble, memo, new_figure, play_controls, set_slider_range
 from ._backdrop import Backdrop
-from ._layout import contour_surface, pin_labels, pixel_layout
-from .lr_explorer import LOSS_FLOOR
+from ._layout import clip_to_window, contour_board, loss_axis, loss_on_axis, pin_labels, pixel_layout
 
 __all__ = ["optimizer_race", "OPTIMIZER_CHOICES", "LABELS", "SURFACE_DEFAULTS", "make_optimizer", "race_path",
            "BOX_FACTOR"]
@@ -167,13 +166,18 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
     n_steps = check_int(n_steps, "n_steps", 10, 500)
     if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not 0.0 <= mu <= 0.99:
         raise ValueError(f"mu must be a number in [0, 0.99]; got {mu!r}")
+    controls = _controls(surface, optimizers, n_steps, mu)
+    race = _Race(controls, n_steps)
+    return assemble(controls, race.fig, race.update, state=race.state, header=race.header)
 
+
+def _controls(surface: str, optimizers: tuple, n_steps: int, mu: float) -> dict:
     lr0, lra0, start0 = SURFACE_DEFAULTS[surface]
     (xlo, xhi), (ylo, yhi) = SURFACES[surface].bounds
     style = {"description_width": "initial"}
     play, step = play_controls(n_steps + 1, interval_ms=50)
     play.value = step.value = n_steps
-    controls = {
+    return {
         "surface": widgets.Dropdown(options=tuple(SURFACES), value=surface, description="surface"),
         "optimizers": widgets.SelectMultiple(options=[(LABELS[k], k) for k in OPTIMIZER_CHOICES], value=optimizers,
                                              rows=5, description="optimizers"),
@@ -189,155 +193,147 @@ def optimizer_race(surface: str = "rosenbrock", optimizers=("sgd", "momentum", "
         "play": play,
         "step": step,
     }
-    header = widgets.HTML(value="")
 
-    fig = new_figure(figsize=(7.8, 3.3), dpi=80)
-    pixel_layout(fig, left=44, right=10, bottom=34, top=8, gap=72)
-    gs = fig.add_gridspec(1, 2)
-    ax_loss = fig.add_subplot(gs[0, 1])
-    ax_loss.set_xlabel("step")
-    ax_loss.set_xlim(0, n_steps)
-    ax_loss.tick_params(labelsize=8)
-    ax_loss.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-    loss_lines = {k: ax_loss.plot([], [], color=_COLOURS[k], lw=1.5)[0] for k in OPTIMIZER_CHOICES}
-    loss_heads = {k: ax_loss.plot([], [], "o", color=_COLOURS[k], ms=4)[0] for k in OPTIMIZER_CHOICES}
-    pin_labels(ax_loss, aside=40)
-    # axes, ticks, labels and contour plots are drawn once per view and then replayed as pixels,
-    # so an animation frame only draws the trajectories
-    backdrop = Backdrop(fig, dynamic=[*loss_lines.values(), *loss_heads.values()])
 
-    boards: dict[str, dict] = {}  # surface -> {"ax", "lines", "heads", "start"}: built once per surface
-    cache: dict[tuple, tuple] = {}
-    shown: dict = {"surface": None, "key": None}
-    busy = {"on": False}
-    state: dict = {"n_steps": n_steps}
+class _Race:
+    """The race's figure and its callback :meth:`update`.
 
-    def board(name):
-        if name not in boards:
-            s = SURFACES[name]
-            ax = fig.add_subplot(gs[0, 0])
-            contour_surface(ax, s)
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-            pin_labels(ax)
+    The figure has the loss panel (made once) and one contour board per surface, made the first
+    time the surface is shown and then only hidden or shown. Runs are kept per optimizer,
+    hyperparameters and start (:meth:`run`), so a Play frame computes nothing.
+    """
+
+    def __init__(self, controls: dict, n_steps: int):
+        self.controls, self.n_steps = controls, n_steps
+        self.header = widgets.HTML(value="")
+        self.state: dict = {"n_steps": n_steps}
+        self.boards: dict[str, dict] = {}  # surface -> {"ax", "lines", "heads", "start"}
+        self.runs: dict[tuple, tuple] = {}  # see run()
+        self.shown: dict = {"surface": None, "key": None}
+        self.busy = Busy()  # on while a new surface resets the rates and the start
+        self._figure()
+
+    def _figure(self) -> None:
+        fig = self.fig = new_figure(figsize=(7.8, 3.3), dpi=80)
+        pixel_layout(fig, left=44, right=10, bottom=34, top=8, gap=72)
+        self.grid = fig.add_gridspec(1, 2)
+        ax = self.ax_loss = fig.add_subplot(self.grid[0, 1])
+        ax.set_xlabel("step")
+        ax.set_xlim(0, self.n_steps)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        self.loss_lines = {k: ax.plot([], [], color=_COLOURS[k], lw=1.5)[0] for k in OPTIMIZER_CHOICES}
+        self.loss_heads = {k: ax.plot([], [], "o", color=_COLOURS[k], ms=4)[0] for k in OPTIMIZER_CHOICES}
+        pin_labels(ax, aside=40)
+        # axes, ticks, labels and contour plots are drawn once per view and then replayed as pixels,
+        # so an animation frame only draws the trajectories
+        self.backdrop = Backdrop(fig, dynamic=[*self.loss_lines.values(), *self.loss_heads.values()])
+
+    def board(self, name: str) -> dict:
+        """The contour board of surface ``name`` with a trajectory and a head per optimizer."""
+        if name not in self.boards:
+            ax = contour_board(self.fig, self.grid[0, 0], SURFACES[name])
             lines = {k: ax.plot([], [], "-", color=_COLOURS[k], lw=1.4, zorder=5)[0] for k in OPTIMIZER_CHOICES}
             heads = {k: ax.plot([], [], "o", color=_COLOURS[k], mec="k", mew=0.5, ms=6, zorder=6)[0]
                      for k in OPTIMIZER_CHOICES}
             (start,) = ax.plot([], [], "s", color="white", mec="k", ms=6, zorder=7)
-            backdrop.add_dynamic(*lines.values(), *heads.values(), start)
-            boards[name] = {"ax": ax, "lines": lines, "heads": heads, "start": start}
-        return boards[name]
+            self.backdrop.add_dynamic(*lines.values(), *heads.values(), start)
+            self.boards[name] = {"ax": ax, "lines": lines, "heads": heads, "start": start}
+        return self.boards[name]
 
-    def switch_surface(name):
+    def switch_surface(self, name: str) -> None:
+        """Show surface ``name``: its default rates and start, its board, its loss axis."""
         s = SURFACES[name]
-        backdrop.invalidate()  # before any static artist changes (visibility, limits)
-        lr_, lra, start = SURFACE_DEFAULTS[name]
-        busy["on"] = True
-        try:
-            (a, b), (c, d) = s.bounds
-            set_slider_range(controls["x0"], a, b, start[0])
-            set_slider_range(controls["y0"], c, d, start[1])
-            controls["lr"].value = lr_
-            controls["lr_adaptive"].value = lra
-        finally:
-            busy["on"] = False
-        for other, bd in boards.items():
+        self.backdrop.invalidate()  # before any static artist changes (visibility, limits)
+        lr, lra, start = SURFACE_DEFAULTS[name]
+        (a, b), (c, d) = s.bounds
+        with self.busy:
+            set_slider_range(self.controls["x0"], a, b, start[0])
+            set_slider_range(self.controls["y0"], c, d, start[1])
+            self.controls["lr"].value = lr
+            self.controls["lr_adaptive"].value = lra
+        for other, bd in self.boards.items():
             bd["ax"].set_visible(other == name)
-        board(name)["ax"].set_visible(True)
+        self.board(name)["ax"].set_visible(True)
         # the loss axis is fixed per surface (from the values f takes in the window), so that
         # moving a hyperparameter redraws no tick label; what runs off it is clipped
         _, _, Z = s.grid(60)
-        if s.min_value is not None:
-            ax_loss.set_yscale("log")
-            ax_loss.yaxis.set_minor_locator(NullLocator())  # dozens of minor ticks cost more than they tell
-            ax_loss.set_ylabel("f - f_min (log scale)")
-            ax_loss.set_ylim(LOSS_FLOOR, 10.0 ** np.ceil(np.log10(float(Z.max()) - s.min_value)))
-        else:
-            ax_loss.set_yscale("linear")
-            ax_loss.yaxis.set_major_locator(MaxNLocator(5))
-            ax_loss.set_ylabel("f")
-            pad = 0.08 * float(Z.max() - Z.min())
-            ax_loss.set_ylim(float(Z.min()) - pad, float(Z.max()) + pad)
-        shown["surface"] = name
+        loss_axis(self.ax_loss, (float(Z.min()), float(Z.max())), s.min_value,
+                  log_label="f - f_min (log scale)", linear_label="f")
+        self.shown["surface"] = name
 
-    def compute(sname, opt, lr_, lra, mu_, x0, y0):
-        optimizer = make_optimizer(opt, lr_, lra, mu_)
-        # keyed by the hyperparameters this optimizer reads: moving mu recomputes only the
-        # momentum methods, moving one learning rate only the optimizers that use it
+    def run(self, sname, opt, lr, lra, mu, x0, y0) -> tuple:
+        """``(path, loss, diverged_at, hyperparameters)`` of optimizer ``opt`` in this setting.
+
+        Kept by the hyperparameters this optimizer reads: moving mu recomputes only the
+        momentum methods, moving one learning rate only the optimizers that use it.
+        """
+        optimizer = make_optimizer(opt, lr, lra, mu)
         key = (sname, opt, tuple(sorted(optimizer.hyperparameters().items())), x0, y0)
-        if key not in cache:
-            if len(cache) >= 64:
-                cache.pop(next(iter(cache)))
-            s = SURFACES[sname]
-            path, at = race_path(optimizer, s, (x0, y0), n_steps)
-            end = n_steps + 1 if at is None else at
-            loss = np.asarray(s.f(path[:end, 0], path[:end, 1]), dtype=float)
-            cache[key] = (path, loss, at, optimizer.hyperparameters())
-        return cache[key]
 
-    def recompute(sname, selected, lr_, lra, mu_, x0, y0):
-        runs = {k: compute(sname, k, lr_, lra, mu_, x0, y0) for k in selected}
-        bd = board(sname)
+        def race():
+            s = SURFACES[sname]
+            path, at = race_path(optimizer, s, (x0, y0), self.n_steps)
+            end = self.n_steps + 1 if at is None else at
+            loss = np.asarray(s.f(path[:end, 0], path[:end, 1]), dtype=float)
+            return path, loss, at, optimizer.hyperparameters()
+
+        return memo(self.runs, key, race, limit=64)
+
+    def select(self, sname, selected, lr, lra, mu, x0, y0) -> dict:
+        """The runs of the ``selected`` optimizers; the others' artists are cleared."""
+        runs = {k: self.run(sname, k, lr, lra, mu, x0, y0) for k in selected}
+        bd = self.board(sname)
         for k in OPTIMIZER_CHOICES:
             if k not in runs:
-                for art in (bd["lines"][k], bd["heads"][k], loss_lines[k], loss_heads[k]):
+                for art in (bd["lines"][k], bd["heads"][k], self.loss_lines[k], self.loss_heads[k]):
                     art.set_data([], [])
         bd["start"].set_data([x0], [y0])
         return runs
 
-    def update():
-        if busy["on"]:
+    def update(self) -> None:
+        if self.busy:
             return
-        sname = controls["surface"].value
+        c, shown = self.controls, self.shown
+        sname = c["surface"].value
         if shown["surface"] != sname:
-            switch_surface(sname)
-        s = SURFACES[sname]
-        for k in controls["optimizers"].value:
+            self.switch_surface(sname)
+        for k in c["optimizers"].value:
             check_choice(k, "optimizer", OPTIMIZER_CHOICES)
-        selected = tuple(k for k in OPTIMIZER_CHOICES if k in controls["optimizers"].value)
-        key = (sname, selected, float(controls["lr"].value), float(controls["lr_adaptive"].value),
-               float(controls["mu"].value), float(controls["x0"].value), float(controls["y0"].value))
+        selected = tuple(k for k in OPTIMIZER_CHOICES if k in c["optimizers"].value)
+        key = (sname, selected, float(c["lr"].value), float(c["lr_adaptive"].value), float(c["mu"].value),
+               float(c["x0"].value), float(c["y0"].value))
         if shown["key"] != key:
-            shown["runs"] = recompute(*key)
+            shown["runs"] = self.select(*key)
             shown["key"] = key
-        runs = shown["runs"]
-        t = int(controls["step"].value)
-        bd = board(sname)
-        (a, b), (c, d) = s.bounds
-        lo, hi = np.array([a, c]), np.array([b, d])
-        margin = 0.5 * (hi - lo)
-        positions, parts = {}, []
-        for k, (path, loss, at, hyper) in runs.items():
+        runs, t = shown["runs"], int(c["step"].value)
+        positions, notes = self.draw(sname, runs, t)
+        lr_txt = f"lr = {key[2]:.2g} (SGD family), {key[3]:.2g} (adaptive), mu = {key[4]:.2f}"
+        self.header.value = (f"<b>{sname}</b>, step {t} / {self.n_steps}; {lr_txt}<br>"
+                             + (" &nbsp; ".join(notes) or "select one or more optimizers"))
+        self.state.update(surface=sname, selected=selected, paths={k: r[0] for k, r in runs.items()},
+                          losses={k: r[1] for k, r in runs.items()}, diverged_at={k: r[2] for k, r in runs.items()},
+                          hyper={k: r[3] for k, r in runs.items()}, step=t, positions=positions, lr=key[2],
+                          lr_adaptive=key[3], mu=key[4], start=(key[5], key[6]))
+        # the static picture (contours, loss axis) depends on the surface alone: going back to
+        # a surface seen before reuses its picture
+        self.backdrop.ensure(key=sname)
+        self.fig.canvas.draw_idle()
+
+    def draw(self, sname: str, runs: dict, t: int) -> tuple[dict, list[str]]:
+        """Draw every run up to step ``t``; return the points reached and the header's notes."""
+        s, bd = SURFACES[sname], self.board(sname)
+        positions, notes = {}, []
+        for k, (path, loss, at, _) in runs.items():
             last = t if at is None else min(t, at)
-            shown_path = np.clip(path[:last + 1], lo - margin, hi + margin)
+            shown_path = clip_to_window(path[:last + 1], s.bounds)
             bd["lines"][k].set_data(shown_path[:, 0], shown_path[:, 1])
             bd["heads"][k].set_data(shown_path[-1:, 0], shown_path[-1:, 1])
             positions[k] = path[last].copy()
             m = min(t, len(loss) - 1)
-            ylo, yhi = ax_loss.get_ylim()
-            if s.min_value is None:
-                ys = np.clip(loss[:m + 1], ylo - (yhi - ylo), yhi + (yhi - ylo))
-            else:
-                ys = np.clip(loss[:m + 1] - s.min_value, ylo / 10, yhi * 10)
-            loss_lines[k].set_data(np.arange(m + 1), ys)
-            loss_heads[k].set_data([m], ys[-1:])
-            if at is not None and t >= at:
-                note = f"diverged at step {at}"
-            else:
-                note = f"f = {loss[m]:.3g}"
-            parts.append(f"<span style='color:{_COLOURS[k]}'>&#9679; <b>{LABELS[k]}</b></span> {note}")
-        lr_txt = f"lr = {key[2]:.2g} (SGD family), {key[3]:.2g} (adaptive), mu = {key[4]:.2f}"
-        header.value = (f"<b>{sname}</b>, step {t} / {n_steps}; {lr_txt}<br>" + (" &nbsp; ".join(parts) or
-                        "select one or more optimizers"))
-        state.update(surface=sname, selected=selected, paths={k: r[0] for k, r in runs.items()},
-                     losses={k: r[1] for k, r in runs.items()}, diverged_at={k: r[2] for k, r in runs.items()},
-                     hyper={k: r[3] for k, r in runs.items()}, step=t, positions=positions, lr=key[2],
-                     lr_adaptive=key[3], mu=key[4], start=(key[5], key[6]))
-        # the static picture (contours, loss axis) depends on the surface alone: going back to
-        # a surface seen before reuses its picture
-        backdrop.ensure(key=sname)
-        fig.canvas.draw_idle()
-
-    demo = assemble(controls, fig, update, state=state, header=header,
-                    observe=("surface", "optimizers", "lr", "lr_adaptive", "mu", "x0", "y0", "step"))
-    return demo
+            ys = loss_on_axis(self.ax_loss, loss[:m + 1], s.min_value)
+            self.loss_lines[k].set_data(np.arange(m + 1), ys)
+            self.loss_heads[k].set_data([m], ys[-1:])
+            note = f"diverged at step {at}" if at is not None and t >= at else f"f = {loss[m]:.3g}"
+            notes.append(f"<span style='color:{_COLOURS[k]}'>&#9679; <b>{LABELS[k]}</b></span> {note}")
+        return positions, notes
