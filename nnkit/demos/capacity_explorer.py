@@ -46,7 +46,7 @@ from ..model import MLP, loss_and_grads
 from ..optimizers import Adam
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, new_figure
-from .playground import _COLORS, _rgb
+from ._layout import CLASS_COLORS, confidence_rgb
 
 __all__ = ["capacity_explorer", "train_sweep", "WIDTHS", "DEPTHS", "DEPTH_WIDTH", "VARY"]
 
@@ -136,7 +136,7 @@ def capacity_explorer(*, vary: str = "width", width: int = 8, depth: int = 1, n_
     }
     for sweep in sweeps.values():
         sweep.update(train_sweep(sweep["sizes"], X, y, X_val, y_val, grid, n_steps=n_steps))
-        sweep["rgb"] = _rgb(sweep["proba"]).reshape(len(sweep["x"]), GRID, GRID, 3)
+        sweep["rgb"] = confidence_rgb(sweep["proba"]).reshape(len(sweep["x"]), GRID, GRID, 3)
 
     controls = {
         "vary": widgets.ToggleButtons(options=VARY, value=vary, description="vary", style={"button_width": "5em"}),
@@ -148,7 +148,7 @@ def capacity_explorer(*, vary: str = "width", width: int = 8, depth: int = 1, n_
     ax_b, ax_a = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.25]})
     image = ax_b.imshow(np.ones((GRID, GRID, 3)), origin="lower", interpolation="nearest", aspect="auto",
                         extent=(gx[0], gx[-1], gy[0], gy[-1]))
-    points = ax_b.scatter(X[:, 0], X[:, 1], s=14, c=_COLORS[y], edgecolors="k", linewidths=0.5)
+    points = ax_b.scatter(X[:, 0], X[:, 1], s=14, c=CLASS_COLORS[y], edgecolors="k", linewidths=0.5)
     ax_b.set_xlim(gx[0], gx[-1])
     ax_b.set_ylim(gy[0], gy[-1])
     ax_b.set_xticks([])

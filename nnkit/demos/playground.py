@@ -63,7 +63,8 @@ from ..optimizers import SGD
 from ..regularization import l2_grad
 from ..training import minibatches
 from ._backdrop import Backdrop
-from ._base import Demo, assemble, new_figure, play_controls
+from ._base import Demo, assemble, memo, new_figure, play_controls, show_frame
+from ._layout import CLASS_COLORS, confidence_rgb, nice_ceil, plane_grid
 
 __all__ = ["playground", "parse_hidden", "train_history", "TrainingRun", "DATASETS", "ACTIVATION_CHOICES", "L2_CHOICES"]
 
@@ -74,8 +75,6 @@ GRID = 60
 MAX_WIDTH, MAX_LAYERS = 64, 6
 #: Frames computed at a time when the step slider (or Play) reaches a frame not computed yet.
 CHUNK = 2
-# Class colours (orange, blue, green) for the regions and the points.
-_COLORS = np.array([[0.96, 0.58, 0.13], [0.03, 0.47, 0.74], [0.20, 0.63, 0.17]])
 
 
 def parse_hidden(text) -> tuple[int, ...]:
@@ -103,12 +102,6 @@ def _dataset(name: str, seed: int):
     X, y = getattr(_ds, name)(400, rng)
     split = _ds.train_val_test_split(X, y, rng, val=0.0, test=0.5)
     return split.X_train, split.y_train, split.X_test, split.y_test
-
-
-def _nice_ceil(x: float) -> float:
-    """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= x (stable axis tops)."""
-    p = 10.0 ** math.floor(math.log10(x))
-    return next(m * p for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0) if m * p >= x * (1 - 1e-12))
 
 
 def _init_for(activation: str) -> str:
@@ -247,19 +240,6 @@ def train_history(X, y, X_test, y_test, hidden, activation, lr, l2, *, grid, n_e
             "diverged_at": run.diverged_at}
 
 
-def _rgb(proba: np.ndarray, levels: int = 8) -> np.ndarray:
-    """(..., K) probabilities -> (..., 3) colours: the predicted class's colour, paler when unsure.
-
-    The confidence ``(max_k p_k - 1/K) / (1 - 1/K)`` (0 for a uniform prediction, 1 for a certain
-    one) is rounded up to ``levels`` bands, which read like contour lines of the confidence (and
-    keep the picture cheap to send to the browser).
-    """
-    K = proba.shape[-1]
-    confidence = (proba.max(axis=-1, keepdims=True) - 1.0 / K) / (1.0 - 1.0 / K)
-    confidence = np.ceil(confidence * levels) / levels
-    return 1.0 - 0.65 * confidence * (1.0 - _COLORS[proba.argmax(axis=-1)])
-
-
 def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: str = "tanh", lr: float = 0.1,
                l2: float = 0.0, n_epochs: int = 100, n_frames: int = 51, batch_size: int = 20,
                rng: np.random.Generator | None = None) -> Demo:
@@ -307,9 +287,14 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
     batch_size = check_int(batch_size, "batch_size", 1)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     seed = int(rng.integers(2**31 - 2))
+    controls = _controls(dataset, hidden, activation, lr, l2, n_frames)
+    board = _Playground(controls, n_epochs=n_epochs, n_frames=n_frames, batch_size=batch_size, seed=seed)
+    return assemble(controls, board.fig, board.update, state=board.state)
 
+
+def _controls(dataset: str, hidden: str, activation: str, lr: float, l2: float, n_frames: int) -> dict:
     play, step = play_controls(n_frames, interval_ms=100)
-    controls = {
+    return {
         "dataset": widgets.Dropdown(options=DATASETS, value=dataset, description="data"),
         "hidden": widgets.Text(value=hidden, description="hidden", placeholder="e.g. 8,8", continuous_update=False,
                                layout=widgets.Layout(width="12em")),
@@ -322,105 +307,131 @@ def playground(*, dataset: str = "two_moons", hidden: str = "8,8", activation: s
         "step": step,
     }
 
-    fig = new_figure(figsize=(7.6, 3.4), dpi=80)
-    ax_b, ax_l = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.15]})
-    image = ax_b.imshow(np.ones((GRID, GRID, 3)), origin="lower", interpolation="nearest", aspect="auto")
-    points = ax_b.scatter([], [], s=12, edgecolors="k", linewidths=0.5)
-    ax_b.set_xticks([])
-    ax_b.set_yticks([])
-    ax_b.set_title(" ", fontsize=10, y=1.0)
-    (train_line,) = ax_l.plot([], [], color="C0", label="train")
-    (test_line,) = ax_l.plot([], [], color="C1", label="test")
-    (train_dot,) = ax_l.plot([], [], "o", color="C0", ms=5)
-    (test_dot,) = ax_l.plot([], [], "o", color="C1", ms=5)
-    ax_l.set_xlabel("epoch")
-    ax_l.set_ylabel("cross-entropy")
-    ax_l.set_xlim(0, n_epochs)
-    ax_l.grid(True, alpha=0.3)
-    ax_l.legend(loc="upper right", fontsize=8)
-    ax_l.set_title("loss (without the L2 penalty)", fontsize=10, y=1.0)
-    # the loss curves grow as training is computed, so they are dynamic like the current frame's artists
-    backdrop = Backdrop(fig, dynamic=[image, points, ax_b.title, train_line, test_line, train_dot, test_dot])
 
-    data_cache: dict[str, tuple] = {}
-    runs: dict[tuple, TrainingRun] = {}
-    state: dict = {}
-    shown: dict = {"key": None, "dataset": None, "top": None}
+def _plane(name: str, seed: int) -> tuple:
+    """``(X_train, y_train, X_test, y_test, gx, gy, grid)``: the data and a GRID x GRID grid around them."""
+    Xtr, ytr, Xte, yte = _dataset(name, seed)
+    both = np.concatenate([Xtr, Xte])
+    lo, hi = both.min(axis=0), both.max(axis=0)
+    pad = 0.1 * (hi - lo)
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+    return Xtr, ytr, Xte, yte, gx, gy, plane_grid(gx, gy)
 
-    def data(name):
-        if name not in data_cache:
-            Xtr, ytr, Xte, yte = _dataset(name, seed)
-            both = np.concatenate([Xtr, Xte])
-            lo, hi = both.min(axis=0), both.max(axis=0)
-            pad = 0.1 * (hi - lo)
-            gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
-            gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
-            grid = np.column_stack([np.tile(gx, GRID), np.repeat(gy, GRID)])  # row i of the image is gy[i]
-            data_cache[name] = (Xtr, ytr, Xte, yte, gx, gy, grid)
-        return data_cache[name]
 
-    def run(key):
-        if key not in runs:
-            if len(runs) >= 12:
-                runs.pop(next(iter(runs)))
+def _loss_top(run: TrainingRun) -> float:
+    """Top of the loss axis from the frames computed so far, rounded up (stable ticks)."""
+    tr, te = run.train_loss[:run.done], run.test_loss[:run.done]
+    top = max(tr.max(), te.max())
+    return nice_ceil(1.05 * min(top, 3.0 * max(tr[0], 0.1)))
+
+
+class _Playground:
+    """The playground's figure and its callback :meth:`update`.
+
+    Data sets and training runs are kept per setting (:meth:`plane`, :meth:`run`); the loss
+    axis follows the frames computed so far and, for the same run, only grows.
+    """
+
+    def __init__(self, controls: dict, *, n_epochs: int, n_frames: int, batch_size: int, seed: int):
+        self.controls, self.n_epochs, self.n_frames, self.batch_size, self.seed = \
+            controls, n_epochs, n_frames, batch_size, seed
+        self.planes: dict[str, tuple] = {}
+        self.runs: dict[tuple, TrainingRun] = {}
+        self.state: dict = {}
+        self.shown: dict = {"key": None, "dataset": None, "top": None}
+        self._figure()
+
+    def _figure(self) -> None:
+        fig = self.fig = new_figure(figsize=(7.6, 3.4), dpi=80)
+        ax_b, ax_l = self.ax_b, self.ax_l = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.15]})
+        self.image = ax_b.imshow(np.ones((GRID, GRID, 3)), origin="lower", interpolation="nearest", aspect="auto")
+        self.points = ax_b.scatter([], [], s=12, edgecolors="k", linewidths=0.5)
+        ax_b.set_xticks([])
+        ax_b.set_yticks([])
+        ax_b.set_title(" ", fontsize=10, y=1.0)
+        (self.train_line,) = ax_l.plot([], [], color="C0", label="train")
+        (self.test_line,) = ax_l.plot([], [], color="C1", label="test")
+        (self.train_dot,) = ax_l.plot([], [], "o", color="C0", ms=5)
+        (self.test_dot,) = ax_l.plot([], [], "o", color="C1", ms=5)
+        ax_l.set_xlabel("epoch")
+        ax_l.set_ylabel("cross-entropy")
+        ax_l.set_xlim(0, self.n_epochs)
+        ax_l.grid(True, alpha=0.3)
+        ax_l.legend(loc="upper right", fontsize=8)
+        ax_l.set_title("loss (without the L2 penalty)", fontsize=10, y=1.0)
+        # the loss curves grow as training is computed, so they are dynamic like the current frame's artists
+        self.backdrop = Backdrop(fig, dynamic=[self.image, self.points, ax_b.title, self.train_line,
+                                               self.test_line, self.train_dot, self.test_dot])
+
+    def plane(self, name: str) -> tuple:
+        """The data set ``name`` and its grid (see :func:`_plane`)."""
+        return memo(self.planes, name, lambda: _plane(name, self.seed))
+
+    def run(self, key: tuple) -> TrainingRun:
+        """The training of setting ``key = (dataset, sizes, activation, lr, l2)``; the last 12 are kept."""
+        def start():
             name, sizes, act, rate, lam = key
-            Xtr, ytr, Xte, yte, gx, gy, grid = data(name)
-            runs[key] = TrainingRun(Xtr, ytr, Xte, yte, sizes, act, rate, lam, grid=grid, n_epochs=n_epochs,
-                                    n_frames=n_frames, batch_size=batch_size, seed=seed + 7)
-        return runs[key]
+            Xtr, ytr, Xte, yte, _, _, grid = self.plane(name)
+            return TrainingRun(Xtr, ytr, Xte, yte, sizes, act, rate, lam, grid=grid, n_epochs=self.n_epochs,
+                               n_frames=self.n_frames, batch_size=self.batch_size, seed=self.seed + 7)
 
-    def loss_top(hist):
-        """Top of the loss axis from the frames computed so far, rounded up (stable ticks)."""
-        tr, te = hist.train_loss[:hist.done], hist.test_loss[:hist.done]
-        top = max(tr.max(), te.max())
-        return _nice_ceil(1.05 * min(top, 3.0 * max(tr[0], 0.1)))
+        return memo(self.runs, key, start, limit=12)
 
-    def update():
-        sizes = parse_hidden(controls["hidden"].value)
-        key = (controls["dataset"].value, sizes, controls["activation"].value, float(controls["lr"].value),
-               float(controls["l2"].value))
-        name = key[0]
-        Xtr, ytr, Xte, yte, gx, gy, grid = data(name)
-        hist = run(key)
-        f = int(controls["step"].value)
-        if f >= hist.done:  # a new setting: exactly the frames shown; later a chunk ahead (for Play)
-            hist.extend(f if hist.done == 0 else f + CHUNK - 1)
-        top = loss_top(hist)
+    def fix_axes(self, key: tuple, run: TrainingRun) -> float:
+        """Place the data set's points and set the loss axis; return its top."""
+        shown, name = self.shown, key[0]
+        top = _loss_top(run)
         if shown["key"] == key:
             top = max(top, shown["top"])  # more frames of the same run: the axis only grows
         if (name, top) != (shown["dataset"], shown["top"]):
-            backdrop.invalidate()  # the data points' place or the loss axis change
+            self.backdrop.invalidate()  # the data points' place or the loss axis change
             if shown["dataset"] != name:
-                image.set_extent((gx[0], gx[-1], gy[0], gy[-1]))
-                ax_b.set_xlim(gx[0], gx[-1])
-                ax_b.set_ylim(gy[0], gy[-1])
-                points.set_offsets(Xtr)
-                points.set_facecolors(_COLORS[ytr])
-            ax_l.set_ylim(0.0, top)
+                Xtr, ytr, _, _, gx, gy, _ = self.plane(name)
+                self.image.set_extent((gx[0], gx[-1], gy[0], gy[-1]))
+                self.ax_b.set_xlim(gx[0], gx[-1])
+                self.ax_b.set_ylim(gy[0], gy[-1])
+                self.points.set_offsets(Xtr)
+                self.points.set_facecolors(CLASS_COLORS[ytr])
+            self.ax_l.set_ylim(0.0, top)
             shown["dataset"], shown["top"] = name, top
         shown["key"] = key
-        n = hist.done
-        ep = hist.epochs[:n]
-        train_line.set_data(ep, hist.train_loss[:n])
-        test_line.set_data(ep, hist.test_loss[:n])
-        image.set_data(_rgb(hist.proba[f]).reshape(GRID, GRID, 3))
-        e = int(hist.epochs[f])
-        train_dot.set_data([e], [hist.train_loss[f]])
-        test_dot.set_data([e], [hist.test_loss[f]])
-        title = f"epoch {e}: test accuracy {hist.test_acc[f]:.0%}"
-        if hist.diverged_at is not None and e >= hist.diverged_at:
-            title = f"diverged at epoch {hist.diverged_at}: lower the learning rate"
-        ax_b.title.set_text(title)
-        state.update(dataset=name, hidden=sizes, activation=key[2], lr=key[3], l2=key[4], step=f, epoch=e,
-                     epochs=hist.epochs, frames_computed=n, train_loss=hist.train_loss[:n],
-                     test_loss=hist.test_loss[:n], train_acc=hist.train_acc[:n], test_acc=hist.test_acc[:n],
-                     grid_x=gx, grid_y=gy, proba=hist.proba[f].reshape(GRID, GRID, -1), params=hist.params[f],
-                     sizes=(2, *sizes, hist.proba.shape[-1]), diverged_at=hist.diverged_at)
+        return top
+
+    def update(self) -> None:
+        c = self.controls
+        sizes = parse_hidden(c["hidden"].value)
+        key = (c["dataset"].value, sizes, c["activation"].value, float(c["lr"].value), float(c["l2"].value))
+        name = key[0]
+        _, _, _, _, gx, gy, _ = self.plane(name)
+        run = self.run(key)
+        f = int(c["step"].value)
+        show_frame(run, f, CHUNK)  # a new setting: exactly the frames shown; later a chunk ahead (for Play)
+        top = self.fix_axes(key, run)
+        e = self.draw(run, f)
+        n = run.done
+        self.state.update(dataset=name, hidden=sizes, activation=key[2], lr=key[3], l2=key[4], step=f, epoch=e,
+                          epochs=run.epochs, frames_computed=n, train_loss=run.train_loss[:n],
+                          test_loss=run.test_loss[:n], train_acc=run.train_acc[:n], test_acc=run.test_acc[:n],
+                          grid_x=gx, grid_y=gy, proba=run.proba[f].reshape(GRID, GRID, -1), params=run.params[f],
+                          sizes=(2, *sizes, run.proba.shape[-1]), diverged_at=run.diverged_at)
         # the static picture depends only on the dataset and the loss axis: a new network, rate or L2
         # with the same axis reuses it
-        backdrop.ensure(key=(name, top))
-        fig.canvas.draw_idle()
+        self.backdrop.ensure(key=(name, top))
+        self.fig.canvas.draw_idle()
 
-    demo = assemble(controls, fig, update, state=state,
-                    observe=("dataset", "hidden", "activation", "lr", "l2", "step"))
-    return demo
+    def draw(self, run: TrainingRun, f: int) -> int:
+        """Draw frame ``f`` of ``run`` and the losses computed so far; return the frame's epoch."""
+        n = run.done
+        ep = run.epochs[:n]
+        self.train_line.set_data(ep, run.train_loss[:n])
+        self.test_line.set_data(ep, run.test_loss[:n])
+        self.image.set_data(confidence_rgb(run.proba[f]).reshape(GRID, GRID, 3))
+        e = int(run.epochs[f])
+        self.train_dot.set_data([e], [run.train_loss[f]])
+        self.test_dot.set_data([e], [run.test_loss[f]])
+        title = f"epoch {e}: test accuracy {run.test_acc[f]:.0%}"
+        if run.diverged_at is not None and e >= run.diverged_at:
+            title = f"diverged at epoch {run.diverged_at}: lower the learning rate"
+        self.ax_b.title.set_text(title)
+        return e

@@ -65,7 +65,8 @@ from ..losses import get_loss
 from ..model import MLP
 from ..optimizers import SGD
 from ._backdrop import Backdrop
-from ._base import Demo, assemble, new_figure, play_controls
+from ._base import Demo, assemble, memo, new_figure, play_controls, show_frame
+from ._layout import nice_ceil
 
 __all__ = ["vanishing_gradients", "ACTIVATION_CHOICES", "INIT_CHOICES", "train_history", "TrainingRun"]
 
@@ -81,12 +82,6 @@ N_BINS = 40
 _FLOOR = 1e-40  # lowest panel floor; exactly-zero gradient norms are drawn at the floor
 #: Training steps computed at a time when the step slider (or Play) reaches a frame not computed yet.
 CHUNK = 5
-
-
-def _nice_ceil(x: float) -> float:
-    """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= x (stable axis tops)."""
-    p = 10.0 ** math.floor(math.log10(x))
-    return next(m * p for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0) if m * p >= x * (1 - 1e-12))
 
 
 def _data():
@@ -247,11 +242,15 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
     n_steps = check_int(n_steps, "n_steps", 1, 200)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     seed = int(rng.integers(2**31))
-    X, y = _data()
+    controls = _controls(depth, activation, init, lr, n_steps)
+    explorer = _Explorer(controls, width=width, n_steps=n_steps, seed=seed)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state)
 
+
+def _controls(depth: int, activation: str, init: str, lr: float, n_steps: int) -> dict:
     play, step = play_controls(n_steps + 1, interval_ms=120)
     style = {"description_width": "initial"}
-    controls = {
+    return {
         "depth": widgets.IntSlider(value=depth, min=2, max=30, description="hidden layers", style=style,
                                    continuous_update=False),
         "activation": widgets.Dropdown(options=ACTIVATION_CHOICES, value=activation, description="activation"),
@@ -262,102 +261,132 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
         "step": step,
     }
 
-    fig = new_figure(figsize=(9.6, 3.3), dpi=80)
-    ax_g, ax_h, ax_l = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.15, 1.0, 0.85]})
-    ax_g.set_yscale("log")
-    ax_g.set_xlabel("weight layer l (input -> output)")
-    ax_g.set_ylabel(r"$\|\partial L/\partial W_l\|$")
-    ax_g.grid(True, which="major", alpha=0.3)
-    # few ticks: a re-capture (a new depth, activation or init) draws every tick label once
-    ax_g.yaxis.set_major_locator(LogLocator(numticks=6))
-    ax_g.yaxis.set_minor_locator(NullLocator())
-    ax_g.xaxis.set_major_locator(MaxNLocator(6, integer=True))
-    (line_init,) = ax_g.plot([], [], "-", color="0.7", lw=1.2, label="step 0")
-    (line_now,) = ax_g.plot([], [], "o-", color="C3", ms=3, lw=1.5, label="step t")
-    ax_g.legend(loc="lower right", fontsize=8)
-    image = ax_h.imshow(np.zeros((depth, N_BINS)), origin="lower", aspect="auto", cmap="Blues",
-                        norm=PowerNorm(0.4, vmin=0.0, vmax=1.0), interpolation="nearest")
-    ax_h.set_xlabel("activation value")
-    ax_h.set_ylabel("hidden layer")
-    ax_h.yaxis.set_major_locator(MaxNLocator(6, integer=True))
-    ax_h.set_title("activation histograms", fontsize=10, y=1.0)
-    (loss_line,) = ax_l.plot([], [], color="C0")
-    (loss_dot,) = ax_l.plot([], [], "o", color="C3", ms=5)
-    ax_l.set_xlabel("training step")
-    ax_l.set_title("training loss", fontsize=10, y=1.0)
-    ax_l.set_xlim(0, n_steps)
-    ax_l.grid(True, alpha=0.3)
-    ax_g.set_title(" ", fontsize=10, y=1.0)  # a fixed title position skips matplotlib's title layout
-    # the loss curve grows as training is computed, so it is dynamic like the current step's artists
-    # the step-0 line too: the static picture then depends only on the (coarse) axis limits, so
-    # moving the depth, activation or init slider mostly reuses a picture already taken
-    backdrop = Backdrop(fig, dynamic=[line_init, line_now, image, loss_line, loss_dot, ax_g.title])
 
-    cache: dict[tuple, TrainingRun] = {}
-    state: dict = {}
-    shown: dict = {"key": None}
+def _limits(run: TrainingRun) -> tuple[float, float, float]:
+    """Axis limits from the frames computed so far: the gradient panel's floor and top, the loss panel's top."""
+    norms = run.grad_norms[:run.done]
+    positive = norms[norms > 0]
+    # float powers of ten (an int 10**91 is not a valid axis limit), at most 1e300
+    # whole powers of 10**3: few distinct limits, so few static pictures to draw
+    lo = max(_FLOOR, 10.0 ** (3 * math.floor(math.log10(positive.min()) / 3))) if positive.size else _FLOOR
+    hi = 10.0 ** min(300, 3 * math.ceil(math.log10(positive.max()) / 3)) if positive.size else 1.0
+    loss = run.loss[:run.done]
+    finite = loss[np.isfinite(loss)]
+    top = min(float(finite.max()), 3.0 * max(float(finite[0]), 0.1)) if finite.size else 1.0  # cut huge spikes
+    return lo, hi, nice_ceil(max(top * 1.1, 1e-3))
 
-    def history(key):
-        if key not in cache:
-            if len(cache) >= 16:  # bounded memory: forget the oldest setting
-                cache.pop(next(iter(cache)))
-            d, act, ini, rate = key
-            cache[key] = TrainingRun(d, act, ini, rate, width=width, n_steps=n_steps, seed=seed, X=X, y=y)
-        return cache[key]
 
-    def limits(run):
-        """Axis limits from the frames computed so far (they only widen as training goes on)."""
-        norms = run.grad_norms[:run.done]
-        positive = norms[norms > 0]
-        # float powers of ten (an int 10**91 is not a valid axis limit), at most 1e300
-        # whole powers of 10**3: few distinct limits, so few static pictures to draw
-        lo = max(_FLOOR, 10.0 ** (3 * math.floor(math.log10(positive.min()) / 3))) if positive.size else _FLOOR
-        hi = 10.0 ** min(300, 3 * math.ceil(math.log10(positive.max()) / 3)) if positive.size else 1.0
-        loss = run.loss[:run.done]
-        finite = loss[np.isfinite(loss)]
-        top = min(float(finite.max()), 3.0 * max(float(finite[0]), 0.1)) if finite.size else 1.0  # cut huge spikes
-        return lo, hi, _nice_ceil(max(top * 1.1, 1e-3))
+class _Explorer:
+    """The explorer's figure and its callback :meth:`update`.
 
-    def show_limits(d, lims, edges):
-        """Axis limits for ``d`` hidden layers, rounded up to tens of layers (a static picture
-        serves every depth in the same ten), and the histogram's value range ``edges``."""
-        g_lo, g_hi, l_top = lims
-        room = 10 * math.ceil((d + 1) / 10)
-        ax_h.set_xlim(edges[0], edges[1])
-        ax_g.set_xlim(0.5, room + 0.5)
-        ax_g.set_ylim(g_lo, g_hi)
-        ax_h.set_ylim(0.5, room + 0.5)
-        ax_l.set_ylim(0.0, l_top)
+    Training runs are kept per setting (:meth:`run`, computed lazily); the axes' limits follow
+    the frames computed so far and only widen (:meth:`fix_axes`).
+    """
 
-    def update():
-        key = (controls["depth"].value, controls["activation"].value, controls["init"].value,
-               float(controls["lr"].value))
-        run = history(key)
-        t = int(controls["step"].value)
-        if t >= run.done:  # a new setting: exactly the frames shown; later a chunk ahead (for Play)
-            run.extend(t if run.done == 0 else t + CHUNK - 1)
-        lims = limits(run)
-        if shown["key"] != key or lims != shown["lims"]:
-            old = shown["lims"] if shown["key"] == key else None
-            if old is not None:  # same setting, more frames: widen, never shrink
-                lims = (min(lims[0], old[0]), max(lims[1], old[1]), max(lims[2], old[2]))
-            edges = (float(run.bin_edges[0]), float(run.bin_edges[-1]))  # the activation's range
-            static = (10 * math.ceil((key[0] + 1) / 10), lims, edges)
-            if static != shown.get("static"):
-                backdrop.invalidate()  # the axis limits change
-                show_limits(key[0], lims, edges)
-                shown["static"] = static
-            shown["key"], shown["lims"] = key, lims
+    def __init__(self, controls: dict, *, width: int, n_steps: int, seed: int):
+        self.controls, self.width, self.n_steps, self.seed = controls, width, n_steps, seed
+        self.X, self.y = _data()
+        self.runs: dict[tuple, TrainingRun] = {}
+        self.state: dict = {}
+        self.shown: dict = {"key": None}
+        self._figure(int(controls["depth"].value))
+
+    def _figure(self, depth: int) -> None:
+        fig = self.fig = new_figure(figsize=(9.6, 3.3), dpi=80)
+        ax_g, ax_h, ax_l = self.ax_g, self.ax_h, self.ax_l = fig.subplots(
+            1, 3, gridspec_kw={"width_ratios": [1.15, 1.0, 0.85]})
+        ax_g.set_yscale("log")
+        ax_g.set_xlabel("weight layer l (input -> output)")
+        ax_g.set_ylabel(r"$\|\partial L/\partial W_l\|$")
+        ax_g.grid(True, which="major", alpha=0.3)
+        # few ticks: a re-capture (a new depth, activation or init) draws every tick label once
+        ax_g.yaxis.set_major_locator(LogLocator(numticks=6))
+        ax_g.yaxis.set_minor_locator(NullLocator())
+        ax_g.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+        (self.line_init,) = ax_g.plot([], [], "-", color="0.7", lw=1.2, label="step 0")
+        (self.line_now,) = ax_g.plot([], [], "o-", color="C3", ms=3, lw=1.5, label="step t")
+        ax_g.legend(loc="lower right", fontsize=8)
+        self.image = ax_h.imshow(np.zeros((depth, N_BINS)), origin="lower", aspect="auto", cmap="Blues",
+                                 norm=PowerNorm(0.4, vmin=0.0, vmax=1.0), interpolation="nearest")
+        ax_h.set_xlabel("activation value")
+        ax_h.set_ylabel("hidden layer")
+        ax_h.yaxis.set_major_locator(MaxNLocator(6, integer=True))
+        ax_h.set_title("activation histograms", fontsize=10, y=1.0)
+        (self.loss_line,) = ax_l.plot([], [], color="C0")
+        (self.loss_dot,) = ax_l.plot([], [], "o", color="C3", ms=5)
+        ax_l.set_xlabel("training step")
+        ax_l.set_title("training loss", fontsize=10, y=1.0)
+        ax_l.set_xlim(0, self.n_steps)
+        ax_l.grid(True, alpha=0.3)
+        ax_g.set_title(" ", fontsize=10, y=1.0)  # a fixed title position skips matplotlib's title layout
+        # the loss curve grows as training is computed, so it is dynamic like the current step's artists
+        # the step-0 line too: the static picture then depends only on the (coarse) axis limits, so
+        # moving the depth, activation or init slider mostly reuses a picture already taken
+        self.backdrop = Backdrop(fig, dynamic=[self.line_init, self.line_now, self.image, self.loss_line,
+                                               self.loss_dot, ax_g.title])
+
+    def run(self, key: tuple) -> TrainingRun:
+        """The training of setting ``key = (depth, activation, init, lr)``; the last 16 are kept."""
+        d, act, ini, rate = key
+        return memo(self.runs, key, lambda: TrainingRun(d, act, ini, rate, width=self.width, n_steps=self.n_steps,
+                                                        seed=self.seed, X=self.X, y=self.y), limit=16)
+
+    def fix_axes(self, key: tuple, run: TrainingRun) -> None:
+        """Set the axes' limits for ``run``: for the same setting they widen, never shrink.
+
+        The gradient and histogram panels have room for the depth rounded up to tens of
+        layers, so a static picture serves every depth in the same ten.
+        """
+        shown, lims = self.shown, _limits(run)
+        if shown["key"] == key and lims == shown["lims"]:
+            return
+        if shown["key"] == key:  # same setting, more frames: widen, never shrink
+            old = shown["lims"]
+            lims = (min(lims[0], old[0]), max(lims[1], old[1]), max(lims[2], old[2]))
+        edges = (float(run.bin_edges[0]), float(run.bin_edges[-1]))  # the activation's range
+        room = 10 * math.ceil((key[0] + 1) / 10)
+        static = (room, lims, edges)
+        if static != shown.get("static"):
+            self.backdrop.invalidate()  # the axis limits change
+            g_lo, g_hi, l_top = lims
+            self.ax_h.set_xlim(edges[0], edges[1])
+            self.ax_g.set_xlim(0.5, room + 0.5)
+            self.ax_g.set_ylim(g_lo, g_hi)
+            self.ax_h.set_ylim(0.5, room + 0.5)
+            self.ax_l.set_ylim(0.0, l_top)
+            shown["static"] = static
+        shown["key"], shown["lims"] = key, lims
+
+    def update(self) -> None:
+        c = self.controls
+        key = (c["depth"].value, c["activation"].value, c["init"].value, float(c["lr"].value))
+        run = self.run(key)
+        t = int(c["step"].value)
+        show_frame(run, t, CHUNK)  # a new setting: exactly the frames shown; later a chunk ahead (for Play)
+        self.fix_axes(key, run)
         d = key[0]
         norms = run.grad_norms[t]
-        floor = shown["lims"][0]
-        line_init.set_data(np.arange(1, d + 2), np.maximum(run.grad_norms[0], floor))
-        image.set_extent((run.bin_edges[0], run.bin_edges[-1], 0.5, d + 0.5))
-        line_now.set_data(np.arange(1, d + 2), np.maximum(norms, floor))
-        image.set_data(run.act_hist[t])
+        ratio = self.draw(run, d, t)
         loss = run.loss[:run.done]
-        loss_line.set_data(np.arange(run.done), loss)
-        loss_dot.set_data([t], [loss[t]])
+        self.state.update(depth=d, activation=key[1], init=key[2], lr=key[3], step=t, grad_norms=norms.copy(),
+                          grad_norms_all=run.grad_norms[:run.done], act_hist=run.act_hist[t],
+                          act_std=run.act_std[t], bin_edges=run.bin_edges, loss=loss, frames_computed=run.done,
+                          ratio=ratio, diverged_at=run.diverged_at)
+        # the static picture depends only on the axis limits
+        self.backdrop.ensure(key=self.shown["static"])
+        self.fig.canvas.draw_idle()
+
+    def draw(self, run: TrainingRun, d: int, t: int) -> float:
+        """Draw frame ``t`` of ``run`` (``d`` hidden layers); return the first / last gradient norm ratio."""
+        norms = run.grad_norms[t]
+        floor = self.shown["lims"][0]
+        self.line_init.set_data(np.arange(1, d + 2), np.maximum(run.grad_norms[0], floor))
+        self.image.set_extent((run.bin_edges[0], run.bin_edges[-1], 0.5, d + 0.5))
+        self.line_now.set_data(np.arange(1, d + 2), np.maximum(norms, floor))
+        self.image.set_data(run.act_hist[t])
+        loss = run.loss[:run.done]
+        self.loss_line.set_data(np.arange(run.done), loss)
+        self.loss_dot.set_data([t], [loss[t]])
         ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("nan")
         zeros = int(np.sum(norms == 0))
         title = f"step {t}: |dW1| / |dW{d + 1}| = {ratio:.1e}" if math.isfinite(ratio) else f"step {t}"
@@ -365,14 +394,5 @@ def vanishing_gradients(*, depth: int = 20, activation: str = "sigmoid", init: s
             title += f" ({zeros} exactly 0)"
         if run.diverged_at is not None:
             title += f"; diverged at step {run.diverged_at}"
-        ax_g.title.set_text(title)
-        state.update(depth=d, activation=key[1], init=key[2], lr=key[3], step=t, grad_norms=norms.copy(),
-                     grad_norms_all=run.grad_norms[:run.done], act_hist=run.act_hist[t], act_std=run.act_std[t],
-                     bin_edges=run.bin_edges, loss=loss, frames_computed=run.done, ratio=ratio,
-                     diverged_at=run.diverged_at)
-        # the static picture depends only on the axis limits
-        backdrop.ensure(key=shown["static"])
-        fig.canvas.draw_idle()
-
-    demo = assemble(controls, fig, update, state=state, observe=("depth", "activation", "init", "lr", "step"))
-    return demo
+        self.ax_g.title.set_text(title)
+        return ratio
