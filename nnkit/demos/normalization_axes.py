@@ -161,8 +161,6 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
     # each sample and each channel has its own level and spread, so every method has work to do
     x4 = (rng.normal(0.0, 2.0, size=(N, 1, 1, 1)) + rng.normal(0.0, 3.0, size=(1, C, 1, 1))
           + rng.uniform(0.5, 2.0, size=(1, C, 1, 1)) * rng.standard_normal((N, C, H, W)))
-    tensors = {LAYOUTS[0]: x4, LAYOUTS[1]: x4[:, :, 0, 0].copy()}
-
     controls = {
         "method": widgets.ToggleButtons(options=METHODS, value=method, description="norm",
                                         style={"button_width": "6.5em"}),
@@ -173,70 +171,103 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
         "sample": widgets.IntSlider(value=0, min=0, max=N - 1, description="sample n"),
         "channel": widgets.IntSlider(value=0, min=0, max=C - 1, description="channel c"),
     }
+    view = _View(controls, {LAYOUTS[0]: x4, LAYOUTS[1]: x4[:, :, 0, 0].copy()})
+    return assemble(controls, view.fig, view.update, state=view.state)
 
-    fig = new_figure(figsize=(8.4, 5.0), dpi=80)
-    axes = fig.subplots(3, 1)
-    empty = np.zeros((2, 2))
-    img_x = axes[0].imshow(empty, cmap="viridis", interpolation="nearest", aspect="auto")
-    img_sets = axes[1].imshow(np.ones((2, 2, 3)), interpolation="nearest", aspect="auto")
-    cmap = img_x.cmap.with_extremes(bad="white")
-    img_x.set_cmap(cmap)
-    div = axes[2].imshow(empty, cmap="RdBu_r", vmin=-2.2, vmax=2.2, interpolation="nearest", aspect="auto")
-    div.set_cmap(div.cmap.with_extremes(bad="white"))
-    fig.colorbar(img_x, ax=axes[0], pad=0.01, fraction=0.03)
-    fig.colorbar(div, ax=axes[2], pad=0.01, fraction=0.03)
-    spacer = fig.colorbar(div, ax=axes[1], pad=0.01, fraction=0.03)  # keeps the three panels aligned
-    spacer.ax.set_visible(False)
-    outline1 = axes[1].add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="k", linewidth=2.2))
-    outline2 = axes[2].add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="k", linewidth=2.2))
-    (marker,) = axes[1].plot([], [], "o", color="k", ms=5)
-    for ax in axes:
-        ax.tick_params(labelsize=8, length=0)
-        ax.set_title(" ", fontsize=9, y=1.0)  # a fixed place: no automatic placement on every draw
-    # a new layout changes the tensor, the ticks and the colour range: static, invalidated then
-    backdrop = Backdrop(fig, dynamic=[img_sets, div, outline1, outline2, marker, axes[1].title, axes[2].title])
-    palette = _palette()
-    state: dict = {}
-    shown = {"layout": None}
-    maps: dict = {}
 
-    def show_layout(name):
-        x = tensors[name]
+def _titles(method: str, x: np.ndarray, groups: int, n_sets: int, size: int, before: np.ndarray,
+            after: np.ndarray, error: str | None) -> tuple[str, str]:
+    """The titles of the sets panel and the x_hat panel."""
+    if error is not None:
+        return ("instance norm on (N, C): every set is one number, its variance is 0",
+                "nnkit refuses: use layer or group norm on features")
+    hw = ", h, w" if x.ndim > 2 else ""
+    what = {"batch": "per channel, over n" + hw,
+            "layer": "per sample, over c" + hw,
+            "instance": "per sample and channel, over h, w",
+            "group": f"per sample and group of {x.shape[1] // groups} channel(s), over them" + hw}[method]
+    return (f"{method} norm: {n_sets} means and variances, each of {size} entries ({what})",
+            f"x_hat = (x - mean) / sqrt(var + eps); outlined: mean {_num(after.mean())}, "
+            f"std {after.std():.2f} (before: {_num(before.mean())}, {before.std():.2f})")
+
+
+class _View:
+    """The demo's three panels and its callback :meth:`update`.
+
+    Every panel is an image of the tensor unrolled for display (:func:`_display_maps`); a new
+    layout changes the tensor, the ticks and the colour range (:meth:`show_layout`).
+    """
+
+    def __init__(self, controls: dict, tensors: dict[str, np.ndarray]):
+        self.controls, self.tensors = controls, tensors
+        self.palette = _palette()
+        self.state: dict = {}
+        self.shown = {"layout": None}
+        self.maps: dict = {}
+        self._figure()
+
+    def _figure(self) -> None:
+        fig = self.fig = new_figure(figsize=(8.4, 5.0), dpi=80)
+        axes = self.axes = fig.subplots(3, 1)
+        empty = np.zeros((2, 2))
+        self.img_x = axes[0].imshow(empty, cmap="viridis", interpolation="nearest", aspect="auto")
+        self.img_sets = axes[1].imshow(np.ones((2, 2, 3)), interpolation="nearest", aspect="auto")
+        self.img_x.set_cmap(self.img_x.cmap.with_extremes(bad="white"))
+        div = self.div = axes[2].imshow(empty, cmap="RdBu_r", vmin=-2.2, vmax=2.2, interpolation="nearest",
+                                        aspect="auto")
+        div.set_cmap(div.cmap.with_extremes(bad="white"))
+        fig.colorbar(self.img_x, ax=axes[0], pad=0.01, fraction=0.03)
+        fig.colorbar(div, ax=axes[2], pad=0.01, fraction=0.03)
+        spacer = fig.colorbar(div, ax=axes[1], pad=0.01, fraction=0.03)  # keeps the three panels aligned
+        spacer.ax.set_visible(False)
+        self.outlines = [ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="k", linewidth=2.2))
+                         for ax in axes[1:]]
+        (self.marker,) = axes[1].plot([], [], "o", color="k", ms=5)
+        for ax in axes:
+            ax.tick_params(labelsize=8, length=0)
+            ax.set_title(" ", fontsize=9, y=1.0)  # a fixed place: no automatic placement on every draw
+        # a new layout changes the tensor, the ticks and the colour range: static, invalidated then
+        self.backdrop = Backdrop(fig, dynamic=[self.img_sets, div, *self.outlines, self.marker, axes[1].title,
+                                               axes[2].title])
+
+    def show_layout(self, name: str) -> None:
+        """Draw tensor ``name``, with its ticks and colour range (the static parts)."""
+        x = self.tensors[name]
+        N, C = x.shape[:2]
         P = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
         rows, cols = _display_maps(N, C, P)
-        maps.update(rows=rows, cols=cols, P=P, mask=(rows[:, None] >= 0) & (cols[None, :] >= 0))
-        backdrop.invalidate()
-        img_x.set_data(to_display(x.reshape(N, C * P)))
-        img_x.set_clim(float(x.min()), float(x.max()))
+        self.maps.update(rows=rows, cols=cols, P=P, mask=(rows[:, None] >= 0) & (cols[None, :] >= 0))
+        self.backdrop.invalidate()
+        self.img_x.set_data(self.to_display(x.reshape(N, C * P)))
+        self.img_x.set_clim(float(x.min()), float(x.max()))
         extent = (-0.5, len(cols) - 0.5, len(rows) - 0.5, -0.5)
         block = P * CELL + GAP
-        for ax, im in zip(axes, (img_x, img_sets, div)):
+        for ax, im in zip(self.axes, (self.img_x, self.img_sets, self.div)):
             im.set_extent(extent)
             ax.set_xlim(extent[0], extent[1])
             ax.set_ylim(extent[2], extent[3])
             ax.set_xticks([c * block + (P * CELL - 1) / 2 for c in range(C)], [f"c={c}" for c in range(C)])
             ax.set_yticks([n * (CELL + GAP) + (CELL - 1) / 2 for n in range(N)], [f"n={n}" for n in range(N)])
+        H, W = x.shape[2:] if x.ndim > 2 else (1, 1)
         where = f"{H * W} positions (H, W) = ({H}, {W}) side by side" if x.ndim > 2 else "one number"
-        axes[0].title.set_text(f"x of shape {x.shape}: a row per sample n, a block per channel c ({where})")
-        shown["layout"] = name
+        self.axes[0].title.set_text(f"x of shape {x.shape}: a row per sample n, a block per channel c ({where})")
+        self.shown["layout"] = name
 
-    def to_display(flat):
+    def to_display(self, flat: np.ndarray) -> np.ndarray:
         """(N, C*P) values -> the display image, NaN in the gaps."""
-        rows, cols = maps["rows"], maps["cols"]
+        rows, cols = self.maps["rows"], self.maps["cols"]
         out = flat[np.maximum(rows, 0)[:, None], np.maximum(cols, 0)[None, :]].astype(float)
-        out[~maps["mask"]] = np.nan
+        out[~self.maps["mask"]] = np.nan
         return out
 
-    def update():
-        name = controls["layout"].value
-        m = controls["method"].value
-        G = int(controls["groups"].value)
-        n, c = int(controls["sample"].value), int(controls["channel"].value)
-        controls["groups"].disabled = m != "group"
-        if shown["layout"] != name:
-            show_layout(name)
-        x = tensors[name]
-        P = maps["P"]
+    def update(self) -> None:
+        c = self.controls
+        name, m, G = c["layout"].value, c["method"].value, int(c["groups"].value)
+        n, ch = int(c["sample"].value), int(c["channel"].value)
+        c["groups"].disabled = m != "group"
+        if self.shown["layout"] != name:
+            self.show_layout(name)
+        x = self.tensors[name]
         labels = set_labels(x.shape, m, G)
         error = None
         try:
@@ -244,14 +275,28 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
         except (ShapeError, ValueError) as exc:  # instance norm on (N, C): nnkit says why
             error, x_hat = str(exc), np.full(x.shape, np.nan)
             labels = np.arange(x.size).reshape(x.shape)  # each entry alone: a set of one
-        target = labels[(n, c) + (0,) * (x.ndim - 2)]
-        selected = labels == target
+        selected = labels == labels[(n, ch) + (0,) * (x.ndim - 2)]
+        self.draw(labels, selected, x_hat, n, ch)
+        n_sets, size = int(labels.max()) + 1, int(selected.sum())
+        before, after = x[selected], x_hat[selected]
+        for ax, title in zip(self.axes[1:], _titles(m, x, G, n_sets, size, before, after, error)):
+            ax.title.set_text(title)
+        self.state.update(method=m, groups=G, layout=name, sample=n, channel=ch, x=x, x_hat=x_hat, labels=labels,
+                          selected=selected, n_sets=n_sets, set_size=size, mean_before=float(before.mean()),
+                          std_before=float(before.std()), mean_after=float(np.mean(after)) if error is None else None,
+                          std_after=float(np.std(after)) if error is None else None, error=error)
+        self.backdrop.ensure(key=name)
+        self.fig.canvas.draw_idle()
+
+    def draw(self, labels: np.ndarray, selected: np.ndarray, x_hat: np.ndarray, n: int, c: int) -> None:
+        """Colour the sets, show x_hat, outline the selected set and mark entry (n, c)."""
+        rows, cols, P = self.maps["rows"], self.maps["cols"], self.maps["P"]
+        N, C = labels.shape[:2]
         flat_lab = labels.reshape(N, C * P)
-        rgb = palette[flat_lab[np.maximum(maps["rows"], 0)[:, None], np.maximum(maps["cols"], 0)[None, :]]
-                      % len(palette)]
-        rgb[~maps["mask"]] = 1.0  # white gaps between samples and channels
-        img_sets.set_data(rgb)
-        div.set_data(to_display(x_hat.reshape(N, C * P)))
+        rgb = self.palette[flat_lab[np.maximum(rows, 0)[:, None], np.maximum(cols, 0)[None, :]] % len(self.palette)]
+        rgb[~self.maps["mask"]] = 1.0  # white gaps between samples and channels
+        self.img_sets.set_data(rgb)
+        self.div.set_data(self.to_display(x_hat.reshape(N, C * P)))
         # the outlined set is a rectangle of the display: rows and columns it touches
         sel = selected.reshape(N, C * P)
         sel_rows = np.flatnonzero(sel.any(axis=1))
@@ -260,28 +305,6 @@ def normalization_axes(*, method: str = "batch", groups: int = 2, layout: str = 
         r0, r1 = sel_rows[0] * (CELL + GAP), sel_rows[-1] * (CELL + GAP) + CELL
         c0 = (sel_cols[0] // P) * block + (sel_cols[0] % P) * CELL
         c1 = (sel_cols[-1] // P) * block + (sel_cols[-1] % P) * CELL + CELL
-        for outline in (outline1, outline2):
+        for outline in self.outlines:
             outline.set_bounds(c0 - 0.5, r0 - 0.5, c1 - c0, r1 - r0)
-        marker.set_data([c * block + (P * CELL - 1) / 2], [n * (CELL + GAP) + (CELL - 1) / 2])
-        n_sets, size = int(labels.max()) + 1, int(selected.sum())
-        before = x[selected]
-        after = x_hat[selected]
-        if error is None:
-            what = {"batch": "per channel, over n" + (", h, w" if x.ndim > 2 else ""),
-                    "layer": "per sample, over c" + (", h, w" if x.ndim > 2 else ""),
-                    "instance": "per sample and channel, over h, w",
-                    "group": f"per sample and group of {C // G} channel(s), over them" + (", h, w" if x.ndim > 2 else "")}[m]
-            axes[1].title.set_text(f"{m} norm: {n_sets} means and variances, each of {size} entries ({what})")
-            axes[2].title.set_text(f"x_hat = (x - mean) / sqrt(var + eps); outlined: mean {_num(after.mean())}, "
-                                   f"std {after.std():.2f} (before: {_num(before.mean())}, {before.std():.2f})")
-        else:
-            axes[1].title.set_text("instance norm on (N, C): every set is one number, its variance is 0")
-            axes[2].title.set_text("nnkit refuses: use layer or group norm on features")
-        state.update(method=m, groups=G, layout=name, sample=n, channel=c, x=x, x_hat=x_hat, labels=labels,
-                     selected=selected, n_sets=n_sets, set_size=size, mean_before=float(before.mean()),
-                     std_before=float(before.std()), mean_after=float(np.mean(after)) if error is None else None,
-                     std_after=float(np.std(after)) if error is None else None, error=error)
-        backdrop.ensure(key=name)
-        fig.canvas.draw_idle()
-
-    return assemble(controls, fig, update, state=state)
+        self.marker.set_data([c * block + (P * CELL - 1) / 2], [n * (CELL + GAP) + (CELL - 1) / 2])
