@@ -46,7 +46,7 @@ import numpy as np
 from .._validate import as_array, check_choice, check_nonnegative
 from ..regularization import l1_penalty, l2_penalty
 from ._backdrop import Backdrop
-from ._base import Demo, assemble, new_figure
+from ._base import Demo, assemble, memo, new_figure
 
 __all__ = ["regularization_geometry", "quadratic_loss", "l2_optimum", "l1_optimum", "LOSSES"]
 
@@ -161,15 +161,59 @@ def regularization_geometry(*, lam: float = 1.2, loss: str = "tilted ellipse") -
                                    readout_format=".2f"),
         "loss": widgets.Dropdown(options=list(LOSSES), value=loss, description="loss"),
     }
-    lams = np.linspace(0.0, 4.0, 201)
+    view = _Geometry(controls)
+    return assemble(controls, view.fig, view.update, state=view.state)
 
-    fig = new_figure(figsize=(8.4, 3.0), dpi=80)
-    ax2, ax1, axp = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.0, 1.1]})
-    lim = (-0.6, 2.9)
-    geometry = {}
-    for ax, name, color in ((ax2, "L2", "C0"), (ax1, "L1", "C3")):
-        ax.set_xlim(*lim)
-        ax.set_ylim(*lim)
+
+_LAMS = np.linspace(0.0, 4.0, 201)  # the lambdas of the optimum's path
+_LIM = (-0.6, 2.9)  # the weight panels' window (both axes)
+
+
+class _Geometry:
+    """The demo's three panels and its callback :meth:`update`.
+
+    Per loss, the contour plots and the optima for every lambda are computed once
+    (:meth:`show_loss`, :meth:`optima`); a lambda move only solves two small problems.
+    """
+
+    def __init__(self, controls: dict):
+        self.controls = controls
+        self.contour_sets: dict[str, list] = {}
+        self.paths: dict[str, dict] = {}
+        self.state: dict = {}
+        self.shown = {"loss": None}
+        self._figure(float(controls["lam"].value))
+
+    def _figure(self, lam: float) -> None:
+        fig = self.fig = new_figure(figsize=(8.4, 3.0), dpi=80)
+        ax2, ax1, axp = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.0, 1.1]})
+        self.geometry = {"L2": self._weight_panel(ax2, "C0"), "L1": self._weight_panel(ax1, "C3")}
+        ax2.set_ylabel("$w_2$")
+        zeros = np.zeros_like(_LAMS)
+        self.weight_lines = {  # (penalty, weight) -> its line against lambda
+            ("l2", 0): axp.plot(_LAMS, zeros, "--", color="C0", label="L2: $w_1$")[0],
+            ("l2", 1): axp.plot(_LAMS, zeros, "--", color="C9", label="L2: $w_2$")[0],
+            ("l1", 0): axp.plot(_LAMS, zeros, "-", color="C3", label="L1: $w_1$")[0],
+            ("l1", 1): axp.plot(_LAMS, zeros, "-", color="C1", label="L1: $w_2$")[0],
+        }
+        self.now = axp.axvline(lam, color="k", lw=1.0, gid="lambda")
+        axp.axhline(0.0, color="0.6", lw=0.8)
+        axp.set_xlim(0.0, 4.0)
+        axp.set_ylim(-0.5, 2.6)
+        axp.set_xlabel(r"$\lambda$")
+        axp.set_title("weights against lambda", fontsize=10, y=1.0)
+        axp.legend(fontsize=7, loc="upper right", ncols=2)
+        axp.grid(True, alpha=0.3)
+        dynamic = [self.now]
+        for g in self.geometry.values():
+            dynamic += [g["region"], g["contour"], g["point"], g["ax"].title]
+        self.backdrop = Backdrop(fig, dynamic=dynamic)
+
+    @staticmethod
+    def _weight_panel(ax, color: str) -> dict:
+        """One penalty's panel: the region, the touching contour, the optimum's path, the minimum, the optimum."""
+        ax.set_xlim(*_LIM)
+        ax.set_ylim(*_LIM)
         ax.set_aspect("equal")
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.axvline(0.0, color="0.6", lw=0.8)
@@ -180,91 +224,68 @@ def regularization_geometry(*, lam: float = 1.2, loss: str = "tilted ellipse") -
         (path,) = ax.plot([], [], ":", color=color, lw=1.2, gid="path")
         (star,) = ax.plot([], [], "k*", ms=9, gid="minimum")
         (point,) = ax.plot([], [], "o", color=color, ms=6, mec="k", gid="optimum")
-        geometry[name] = dict(ax=ax, region=region, contour=contour, path=path, star=star, point=point)
-    ax2.set_ylabel("$w_2$")
-    (l2_w1,) = axp.plot(lams, np.zeros_like(lams), "--", color="C0", label="L2: $w_1$")
-    (l2_w2,) = axp.plot(lams, np.zeros_like(lams), "--", color="C9", label="L2: $w_2$")
-    (l1_w1,) = axp.plot(lams, np.zeros_like(lams), "-", color="C3", label="L1: $w_1$")
-    (l1_w2,) = axp.plot(lams, np.zeros_like(lams), "-", color="C1", label="L1: $w_2$")
-    now = axp.axvline(lam, color="k", lw=1.0, gid="lambda")
-    axp.axhline(0.0, color="0.6", lw=0.8)
-    axp.set_xlim(0.0, 4.0)
-    axp.set_ylim(-0.5, 2.6)
-    axp.set_xlabel(r"$\lambda$")
-    axp.set_title("weights against lambda", fontsize=10, y=1.0)
-    axp.legend(fontsize=7, loc="upper right", ncols=2)
-    axp.grid(True, alpha=0.3)
-    dynamic = [now]
-    for g in geometry.values():
-        dynamic += [g["region"], g["contour"], g["point"], g["ax"].title]
-    backdrop = Backdrop(fig, dynamic=dynamic)
-    contour_sets: dict[str, list] = {}
-    paths: dict[str, dict] = {}
-    state: dict = {}
-    shown = {"loss": None}
+        return dict(ax=ax, region=region, contour=contour, path=path, star=star, point=point)
 
-    def precompute(name):
-        if name not in paths:
-            A, c = LOSSES[name]
-            paths[name] = {"l2": np.array([l2_optimum(A, c, v) for v in lams]),
-                           "l1": np.array([l1_optimum(A, c, v) for v in lams])}
-        return paths[name]
-
-    def show_loss(name):
+    def optima(self, name: str) -> dict:
+        """The L2 and L1 optima of loss ``name`` for every lambda of the path, (201, 2) each."""
         A, c = LOSSES[name]
-        p = precompute(name)
-        if name not in contour_sets:  # contouring is slow: once per loss, then shown or hidden
-            xs = np.linspace(*lim, 120)
+        return memo(self.paths, name, lambda: {"l2": np.array([l2_optimum(A, c, v) for v in _LAMS]),
+                                               "l1": np.array([l1_optimum(A, c, v) for v in _LAMS])})
+
+    def show_loss(self, name: str) -> None:
+        """Show loss ``name``'s contours (made once per loss, then shown or hidden), minimum and paths."""
+        A, c = LOSSES[name]
+        p = self.optima(name)
+        if name not in self.contour_sets:  # contouring is slow
+            xs = np.linspace(*_LIM, 120)
             W1, W2 = np.meshgrid(xs, xs)
             Z = quadratic_loss(np.stack([W1, W2], axis=-1), A, c)
             levels = np.array([0.05, 0.2, 0.5, 1.0, 2.0, 3.5, 5.5, 8.0])
-            contour_sets[name] = [g["ax"].contour(W1, W2, Z, levels=levels, colors="0.55", linewidths=0.7)
-                                  for g in (geometry["L2"], geometry["L1"])]
-        for other, sets in contour_sets.items():
+            self.contour_sets[name] = [g["ax"].contour(W1, W2, Z, levels=levels, colors="0.55", linewidths=0.7)
+                                       for g in (self.geometry["L2"], self.geometry["L1"])]
+        for other, sets in self.contour_sets.items():
             for cs in sets:
                 cs.set_visible(other == name)
-        for key, g in (("l2", geometry["L2"]), ("l1", geometry["L1"])):
+        for key, g in (("l2", self.geometry["L2"]), ("l1", self.geometry["L1"])):
             g["star"].set_data([c[0]], [c[1]])
             g["path"].set_data(p[key][:, 0], p[key][:, 1])
-        l2_w1.set_ydata(p["l2"][:, 0])
-        l2_w2.set_ydata(p["l2"][:, 1])
-        l1_w1.set_ydata(p["l1"][:, 0])
-        l1_w2.set_ydata(p["l1"][:, 1])
+        for (key, i), line in self.weight_lines.items():
+            line.set_ydata(p[key][:, i])
 
-    def update():
-        name = controls["loss"].value
-        lam_now = float(controls["lam"].value)
+    def update(self) -> None:
+        name = self.controls["loss"].value
+        lam = float(self.controls["lam"].value)
         A, c = LOSSES[name]
-        if shown["loss"] != name:
-            backdrop.invalidate()
-            show_loss(name)
-            shown["loss"] = name
-        w2 = l2_optimum(A, c, lam_now)
-        w1 = l1_optimum(A, c, lam_now)
+        if self.shown["loss"] != name:
+            self.backdrop.invalidate()
+            self.show_loss(name)
+            self.shown["loss"] = name
+        w2 = l2_optimum(A, c, lam)
+        w1 = l1_optimum(A, c, lam)
         r2 = float(np.linalg.norm(w2))
         r1 = float(np.sum(np.abs(w1)))
+        self.draw(A, c, w2, r2, w1, r1)
+        n_zero = int(np.sum(w1 == 0.0))
+        self.geometry["L2"]["ax"].title.set_text(f"L2: w = ({w2[0]:.2f}, {w2[1]:.2f})")
+        sparse = {0: "", 1: ": sparse", 2: ": all zero"}[min(n_zero, 2)]
+        self.geometry["L1"]["ax"].title.set_text(f"L1: w = ({w1[0]:.2f}, {w1[1]:.2f}){sparse}")
+        self.now.set_xdata([lam, lam])
+        params_l2, params_l1 = {"W": w2}, {"W": w1}
+        self.state.update(lam=lam, loss=name, A=A, c=c, w_l2=w2, w_l1=w1, radius_l2=r2, radius_l1=r1,
+                          objective_l2=float(quadratic_loss(w2, A, c)) + l2_penalty(params_l2, lam),
+                          objective_l1=float(quadratic_loss(w1, A, c)) + l1_penalty(params_l1, lam),
+                          n_zero_l1=n_zero, lam_max=float(np.max(np.abs(A @ c))))
+        self.backdrop.ensure(key=name)  # each loss's contours are captured once
+        self.fig.canvas.draw_idle()
+
+    def draw(self, A, c, w2, r2, w1, r1) -> None:
+        """Draw both regions through their optimum, the loss contour that touches each, and the optima."""
         t = np.linspace(0.0, 2 * np.pi, 181)
         circle = np.stack([r2 * np.cos(t), r2 * np.sin(t)])
         diamond = np.array([[r1, 0.0, -r1, 0.0, r1], [0.0, r1, 0.0, -r1, 0.0]])
         for key, w, shape in (("L2", w2, circle), ("L1", w1, diamond)):
-            g = geometry[key]
+            g = self.geometry[key]
             g["region"].set_data(shape[0], shape[1])
-            level = float(quadratic_loss(w, A, c))
-            ell = _ellipse(A, c, level)
+            ell = _ellipse(A, c, float(quadratic_loss(w, A, c)))
             g["contour"].set_data(ell[0], ell[1])
             g["point"].set_data([w[0]], [w[1]])
-        n_zero = int(np.sum(w1 == 0.0))
-        geometry["L2"]["ax"].title.set_text(f"L2: w = ({w2[0]:.2f}, {w2[1]:.2f})")
-        sparse = {0: "", 1: ": sparse", 2: ": all zero"}[min(n_zero, 2)]
-        geometry["L1"]["ax"].title.set_text(f"L1: w = ({w1[0]:.2f}, {w1[1]:.2f}){sparse}")
-        now.set_xdata([lam_now, lam_now])
-        params_l2, params_l1 = {"W": w2}, {"W": w1}
-        state.update(lam=lam_now, loss=name, A=A, c=c, w_l2=w2, w_l1=w1, radius_l2=r2, radius_l1=r1,
-                     objective_l2=float(quadratic_loss(w2, A, c)) + l2_penalty(params_l2, lam_now),
-                     objective_l1=float(quadratic_loss(w1, A, c)) + l1_penalty(params_l1, lam_now),
-                     n_zero_l1=n_zero, lam_max=float(np.max(np.abs(A @ c))))
-        backdrop.ensure(key=name)  # each loss's contours are captured once
-        fig.canvas.draw_idle()
-
-    demo = assemble(controls, fig, update, state=state)
-    return demo
