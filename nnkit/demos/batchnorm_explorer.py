@@ -106,7 +106,6 @@ def batchnorm_explorer(*, batch_size: int = 32, momentum: float = 0.1, n_batches
     n_batches = check_int(n_batches, "n_batches", 1, 500)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     batches = _draw_batches(rng, n_batches + 1, max(BATCH_SIZES))
-
     play, step = play_controls(n_batches + 1, interval_ms=120, description="batches")
     controls = {
         "batch_size": widgets.SelectionSlider(options=BATCH_SIZES, value=batch_size, description="batch size"),
@@ -118,68 +117,93 @@ def batchnorm_explorer(*, batch_size: int = 32, momentum: float = 0.1, n_batches
         "play": play,
         "step": step,
     }
+    explorer = _Explorer(controls, batches, n_batches)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state)
 
-    fig = new_figure(figsize=(9.4, 3.1), dpi=80)
-    ax_x, ax_y, ax_r = fig.subplots(1, 3)
-    edges_x = np.linspace(0.0, 16.0, 33)
-    edges_y = np.linspace(-8.0, 8.0, 41)
-    hist_x = ax_x.stairs(np.zeros(len(edges_x) - 1), edges_x, fill=True, color="0.6")
-    ax_x.set_xlim(edges_x[0], edges_x[-1])
-    ax_x.set_ylim(0.0, 0.45)
-    ax_x.set_xlabel("x (before)")
-    ax_x.set_ylabel("density")
-    ax_x.set_title(" ", fontsize=9, y=1.0)
-    hist_y = ax_y.stairs(np.zeros(len(edges_y) - 1), edges_y, fill=True, color="C0", alpha=0.8)
-    (target,) = ax_y.plot([], [], color="k", lw=1.0, ls="--", label=r"N($\beta$, $\gamma^2$)")
-    (probe,) = ax_y.plot([], [], "v", color="C3", ms=8, label=f"sample x = {X0:g}", clip_on=False)
-    ax_y.axvspan(0.0, 1.0, color="C2", alpha=0.12, label="[0, 1]")
-    ax_y.set_xlim(edges_y[0], edges_y[-1])
-    ax_y.set_ylim(0.0, 0.9)
-    ax_y.set_xlabel("y = BN(x) (after)")
-    ax_y.legend(loc="upper left", fontsize=7)
-    ax_y.set_title(" ", fontsize=9, y=1.0)
-    steps = np.arange(n_batches + 1)
-    (rm_line,) = ax_r.plot([], [], color="C0", label="running mean")
-    (rv_line,) = ax_r.plot([], [], color="C1", label="running var")
-    (bm_dots,) = ax_r.plot([], [], ".", color="C0", ms=3, alpha=0.5)
-    (bv_dots,) = ax_r.plot([], [], ".", color="C1", ms=3, alpha=0.5)
-    (now_m,) = ax_r.plot([], [], "o", color="C0", ms=5)
-    (now_v,) = ax_r.plot([], [], "o", color="C1", ms=5)
-    ax_r.axhline(POPULATION_MEAN, color="C0", ls="--", lw=0.8)
-    ax_r.axhline(POPULATION_VAR, color="C1", ls="--", lw=0.8)
-    ax_r.set_xlim(0, n_batches)
-    ax_r.set_ylim(0.0, 10.0)
-    ax_r.set_xlabel("training batches seen")
-    ax_r.legend(loc="upper right", fontsize=7)
-    ax_r.grid(True, alpha=0.3)
-    ax_r.set_title("running averages (dots: batches)", fontsize=9, y=1.0)
-    # every artist that any control changes is dynamic (the axes limits are fixed), so no
-    # control ever needs a new picture of the static parts
-    backdrop = Backdrop(fig, dynamic=[hist_x, hist_y, target, probe, now_m, now_v, rm_line, rv_line, bm_dots,
-                                      bv_dots, ax_x.title, ax_y.title])
-    state: dict = {}
-    shown = {"key": None}
-    t_grid = np.linspace(-8.0, 8.0, 161)
 
-    def update():
-        B = int(controls["batch_size"].value)
-        m = float(controls["momentum"].value)
+_EDGES_X = np.linspace(0.0, 16.0, 33)  # histogram bins before batch norm
+_EDGES_Y = np.linspace(-8.0, 8.0, 41)  # and after
+_T_GRID = np.linspace(-8.0, 8.0, 161)  # where the target density N(beta, gamma^2) is drawn
+
+
+class _Explorer:
+    """The explorer's three panels and its callback :meth:`update`.
+
+    Every artist a control changes is dynamic and the axes' limits are fixed, so no control
+    ever needs a new picture of the static parts.
+    """
+
+    def __init__(self, controls: dict, batches: np.ndarray, n_batches: int):
+        self.controls, self.batches, self.n_batches = controls, batches, n_batches
+        self.state: dict = {}
+        self.shown: dict = {"key": None}
+        self._figure()
+
+    def _figure(self) -> None:
+        fig = self.fig = new_figure(figsize=(9.4, 3.1), dpi=80)
+        self.ax_x, self.ax_y, ax_r = fig.subplots(1, 3)
+        self._histogram_panels()
+        (self.rm_line,) = ax_r.plot([], [], color="C0", label="running mean")
+        (self.rv_line,) = ax_r.plot([], [], color="C1", label="running var")
+        (self.bm_dots,) = ax_r.plot([], [], ".", color="C0", ms=3, alpha=0.5)
+        (self.bv_dots,) = ax_r.plot([], [], ".", color="C1", ms=3, alpha=0.5)
+        (self.now_m,) = ax_r.plot([], [], "o", color="C0", ms=5)
+        (self.now_v,) = ax_r.plot([], [], "o", color="C1", ms=5)
+        ax_r.axhline(POPULATION_MEAN, color="C0", ls="--", lw=0.8)
+        ax_r.axhline(POPULATION_VAR, color="C1", ls="--", lw=0.8)
+        ax_r.set_xlim(0, self.n_batches)
+        ax_r.set_ylim(0.0, 10.0)
+        ax_r.set_xlabel("training batches seen")
+        ax_r.legend(loc="upper right", fontsize=7)
+        ax_r.grid(True, alpha=0.3)
+        ax_r.set_title("running averages (dots: batches)", fontsize=9, y=1.0)
+        # every artist that any control changes is dynamic (the axes limits are fixed), so no
+        # control ever needs a new picture of the static parts
+        self.backdrop = Backdrop(fig, dynamic=[self.hist_x, self.hist_y, self.target, self.probe, self.now_m,
+                                               self.now_v, self.rm_line, self.rv_line, self.bm_dots, self.bv_dots,
+                                               self.ax_x.title, self.ax_y.title])
+
+    def _histogram_panels(self) -> None:
+        ax_x, ax_y = self.ax_x, self.ax_y
+        self.hist_x = ax_x.stairs(np.zeros(len(_EDGES_X) - 1), _EDGES_X, fill=True, color="0.6")
+        ax_x.set_xlim(_EDGES_X[0], _EDGES_X[-1])
+        ax_x.set_ylim(0.0, 0.45)
+        ax_x.set_xlabel("x (before)")
+        ax_x.set_ylabel("density")
+        ax_x.set_title(" ", fontsize=9, y=1.0)
+        self.hist_y = ax_y.stairs(np.zeros(len(_EDGES_Y) - 1), _EDGES_Y, fill=True, color="C0", alpha=0.8)
+        (self.target,) = ax_y.plot([], [], color="k", lw=1.0, ls="--", label=r"N($\beta$, $\gamma^2$)")
+        (self.probe,) = ax_y.plot([], [], "v", color="C3", ms=8, label=f"sample x = {X0:g}", clip_on=False)
+        ax_y.axvspan(0.0, 1.0, color="C2", alpha=0.12, label="[0, 1]")
+        ax_y.set_xlim(_EDGES_Y[0], _EDGES_Y[-1])
+        ax_y.set_ylim(0.0, 0.9)
+        ax_y.set_xlabel("y = BN(x) (after)")
+        ax_y.legend(loc="upper left", fontsize=7)
+        ax_y.set_title(" ", fontsize=9, y=1.0)
+
+    def running(self, B: int, m: float) -> tuple[np.ndarray, np.ndarray]:
+        """The running means and variances for batch size ``B`` and momentum ``m``, drawn when they change."""
+        if self.shown["key"] != (B, m):
+            seen = self.batches[:self.n_batches, :B]
+            means, variances = running_statistics(seen, m)
+            steps = np.arange(self.n_batches + 1)
+            self.rm_line.set_data(steps, means)
+            self.rv_line.set_data(steps, variances)
+            self.bm_dots.set_data(steps[1:], seen.mean(axis=1))
+            self.bv_dots.set_data(steps[1:], seen.var(axis=1))
+            self.shown.update(key=(B, m), means=means, variances=variances)
+        return self.shown["means"], self.shown["variances"]
+
+    def update(self) -> None:
+        c = self.controls
+        B = int(c["batch_size"].value)
+        m = float(c["momentum"].value)
         check_positive(m, "momentum")
-        gamma, beta = float(controls["gamma"].value), float(controls["beta"].value)
-        training = controls["mode"].value == "train"
-        k = int(controls["step"].value)
-        key = (B, m)
-        if shown["key"] != key:
-            means, variances = running_statistics(batches[:n_batches, :B], m)
-            batch_means = batches[:n_batches, :B].mean(axis=1)
-            batch_vars = batches[:n_batches, :B].var(axis=1)
-            rm_line.set_data(steps, means)
-            rv_line.set_data(steps, variances)
-            bm_dots.set_data(steps[1:], batch_means)
-            bv_dots.set_data(steps[1:], batch_vars)
-            shown.update(key=key, means=means, variances=variances)
-        means, variances = shown["means"], shown["variances"]
-        x = batches[k, :B]  # the batch shown: the next one after k training batches
+        gamma, beta = float(c["gamma"].value), float(c["beta"].value)
+        training = c["mode"].value == "train"
+        k = int(c["step"].value)
+        means, variances = self.running(B, m)
+        x = self.batches[k, :B]  # the batch shown: the next one after k training batches
         g, b = np.array([gamma]), np.array([beta])
         rm, rv = np.array([means[k]]), np.array([variances[k]])
         y = batchnorm_forward(x[:, None], g, b, rm, rv, training, m)[0][:, 0]
@@ -187,24 +211,24 @@ def batchnorm_explorer(*, batch_size: int = 32, momentum: float = 0.1, n_batches
             y_probe = batchnorm_forward(np.append(x, X0)[:, None], g, b, rm, rv, True, m)[0][-1, 0]
         else:  # at inference it depends only on the running statistics
             y_probe = batchnorm_forward(np.array([[X0]]), g, b, rm, rv, False, m)[0][0, 0]
-        dens_x, _ = np.histogram(x, bins=edges_x, density=True)
-        dens_y, _ = np.histogram(np.clip(y, edges_y[0], edges_y[-1] - 1e-9), bins=edges_y, density=True)
-        hist_x.set_data(dens_x)
-        hist_y.set_data(dens_y)
-        target.set_data(t_grid, np.exp(-0.5 * ((t_grid - beta) / gamma) ** 2) / (gamma * np.sqrt(2 * np.pi)))
-        probe.set_data([y_probe], [0.0])
-        now_m.set_data([k], [means[k]])
-        now_v.set_data([k], [variances[k]])
+        self.draw(x, y, y_probe, gamma, beta)
+        self.now_m.set_data([k], [means[k]])
+        self.now_v.set_data([k], [variances[k]])
         # short dynamic titles: text is the costliest thing a redraw renders
-        ax_x.title.set_text(f"batch {k}: mean {x.mean():.2f}, var {x.var():.2f}")
-        ax_y.title.set_text(f"{'train' if training else 'inference'}: mean {y.mean():.2f}, std {y.std():.2f}")
-        state.update(batch_size=B, momentum=m, gamma=gamma, beta=beta, mode=controls["mode"].value, step=k,
-                     x=x, y=y, batch_mean=float(x.mean()), batch_var=float(x.var()), running_mean=float(means[k]),
-                     running_var=float(variances[k]), running_mean_path=means, running_var_path=variances,
-                     x0=X0, y0=float(y_probe))
-        backdrop.ensure()
-        fig.canvas.draw_idle()
+        self.ax_x.title.set_text(f"batch {k}: mean {x.mean():.2f}, var {x.var():.2f}")
+        self.ax_y.title.set_text(f"{'train' if training else 'inference'}: mean {y.mean():.2f}, std {y.std():.2f}")
+        self.state.update(batch_size=B, momentum=m, gamma=gamma, beta=beta, mode=c["mode"].value, step=k,
+                          x=x, y=y, batch_mean=float(x.mean()), batch_var=float(x.var()),
+                          running_mean=float(means[k]), running_var=float(variances[k]), running_mean_path=means,
+                          running_var_path=variances, x0=X0, y0=float(y_probe))
+        self.backdrop.ensure()
+        self.fig.canvas.draw_idle()
 
-    demo = assemble(controls, fig, update, state=state,
-                    observe=("batch_size", "momentum", "gamma", "beta", "mode", "step"))
-    return demo
+    def draw(self, x: np.ndarray, y: np.ndarray, y_probe: float, gamma: float, beta: float) -> None:
+        """The histograms before and after, the target density and the probe's output."""
+        dens_x, _ = np.histogram(x, bins=_EDGES_X, density=True)
+        dens_y, _ = np.histogram(np.clip(y, _EDGES_Y[0], _EDGES_Y[-1] - 1e-9), bins=_EDGES_Y, density=True)
+        self.hist_x.set_data(dens_x)
+        self.hist_y.set_data(dens_y)
+        self.target.set_data(_T_GRID, np.exp(-0.5 * ((_T_GRID - beta) / gamma) ** 2) / (gamma * np.sqrt(2 * np.pi)))
+        self.probe.set_data([y_probe], [0.0])
