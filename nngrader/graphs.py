@@ -12,6 +12,9 @@ of instructions, each a tuple that appends one node to a list that starts with t
                                                 ("csub", "cmul", "cdiv" alike)
     ("addc", i, c)   nodes[i] + c               a plain number on the right
                                                 ("subc", "mulc", "divc" alike)
+    ("chain", i, k, a, c)                       k times: x = x * a, then x = x + c, starting
+                                                from nodes[i] (2k nodes: a deep graph sent
+                                                as one instruction)
 
 The last node is the output. :func:`run` builds the graph with the ``Value`` class it is given
 (the student's in the notebook, ``nnkit.autodiff.Value`` for the expected answer), calls
@@ -53,6 +56,12 @@ def build(Value, program, inputs) -> tuple[list, list]:
             nodes.append(CONST_LEFT[op](float(args[0]), nodes[int(args[1])]))
         elif op in CONST_RIGHT:
             nodes.append(CONST_RIGHT[op](nodes[int(args[0])], float(args[1])))
+        elif op == "chain":
+            x, steps, a, c = nodes[int(args[0])], int(args[1]), float(args[2]), float(args[3])
+            for _ in range(steps):
+                nodes.append(x * a)
+                x = nodes[-1] + c
+                nodes.append(x)
         else:
             raise ValueError(f"unknown instruction {op!r} in a graph program")
     return leaves, nodes
