@@ -53,7 +53,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .._validate import check_choice, check_int, check_real
 from ..activations import ACTIVATIONS, get_activation
-from ._base import Demo, assemble, new_figure
+from ._base import Demo, assemble, memo, new_figure
 from ._backdrop import Backdrop
 from ._layout import pin_labels, pixel_layout
 
@@ -113,7 +113,6 @@ def activation_explorer(activation: str = "sigmoid", *, x_range: float = 6.0, th
     if not 0.005 <= threshold <= 0.5:
         raise ValueError(f"threshold must be in [0.005, 0.5] (a fraction of max |f'|); got {threshold}")
     n_points = check_int(n_points, "n_points", 101, 4001)
-
     controls = {
         "activation": widgets.Dropdown(options=tuple(ACTIVATIONS), value=activation, description="activation"),
         "x_range": widgets.FloatSlider(value=x_range, min=1.0, max=X_MAX, step=0.5, description="z range ±",
@@ -122,92 +121,104 @@ def activation_explorer(activation: str = "sigmoid", *, x_range: float = 6.0, th
                                          description="saturated below", readout_format=".1%",
                                          style={"description_width": "initial"}),
     }
-    header = widgets.HTMLMath(value="")
+    explorer = _Explorer(controls, n_points)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state, header=explorer.header)
 
-    fig = new_figure(figsize=(7.2, 2.8), dpi=80)
-    pixel_layout(fig, left=46, right=10, bottom=34, top=8, gap=62)
-    ax_f, ax_d = fig.subplots(1, 2)
-    # Few ticks, no grid and no Agg titles (the header says what the titles would): text is most
-    # of the cost of a redraw.
-    for ax, label in ((ax_f, "f(z)"), (ax_d, "f'(z)")):
-        ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.axvline(0.0, color="0.6", lw=0.8)
-        ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
-        ax.yaxis.set_major_locator(MaxNLocator(4))
-        ax.tick_params(labelsize=8)
-        ax.set_xlabel("z")
-        ax.set_ylabel(label)
-        pin_labels(ax)
-    # axes, ticks and labels are drawn once per window and replayed as pixels (a threshold move
-    # redraws only the curves and the shading)
-    (line_f,) = ax_f.plot([], [], color="C0", lw=2)
-    (line_d,) = ax_d.plot([], [], color="C1", lw=2)
-    (kink_f,) = ax_f.plot([], [], "o", ms=7, mfc="white", mec="C3", mew=1.5, zorder=5)
-    (kink_d,) = ax_d.plot([], [], ":", color="C3", lw=1.5, transform=ax_d.get_xaxis_transform())
-    backdrop = Backdrop(fig, dynamic=[line_f, line_d, kink_f, kink_d])
-    shades: list = []
-    max_grad_cache: dict[str, float] = {}
-    state: dict = {}
 
-    def shade(mask_dead, mask_sat, z):
-        for artist in shades:
+def _header(name: str, act, thr: float, m: float, frac: float, kinks: tuple) -> str:
+    """The header: the formulas, then what the shading means for this window."""
+    lines = [f"<b>{name}</b>, range {act.range}: " + rf"$\ {act.formula}$",
+             rf"derivative: $\ {act.grad_formula}$" if act.grad_formula else ""]
+    note = (f"Shaded: <span style='color:#d62728'><b>red</b></span> (dead) where f'(z) = 0 exactly; "
+            f"<span style='color:#7f7f7f'><b>grey</b></span> (saturated) where 0 &lt; |f'(z)| &lt; {thr:.1%} of "
+            f"max |f'| = {m:.3g} (max over z in [-{X_MAX:g}, {X_MAX:g}]). "
+            f"{frac:.0%} of this window passes (almost) no gradient.")
+    if kinks:
+        note += f" Kink (f' jumps) at z = {', '.join(f'{k:g}' for k in kinks)}: nnkit uses f'({kinks[0]:g}) = " \
+                f"{float(act.grad(np.array([kinks[0]]))[0]):g} there."
+    return "<br>".join(x for x in lines if x) + f"<br><small>{note}</small>"
+
+
+class _Explorer:
+    """The explorer's two panels (f and f') and its callback :meth:`update`."""
+
+    def __init__(self, controls: dict, n_points: int):
+        self.controls, self.n_points = controls, n_points
+        self.header = widgets.HTMLMath(value="")
+        self.state: dict = {}
+        self.shades: list = []  # the dead and saturated bands, made anew by every update
+        self.max_grads: dict[str, float] = {}  # activation -> max |f'| over [-X_MAX, X_MAX]
+        self._figure()
+
+    def _figure(self) -> None:
+        fig = self.fig = new_figure(figsize=(7.2, 2.8), dpi=80)
+        pixel_layout(fig, left=46, right=10, bottom=34, top=8, gap=62)
+        ax_f, ax_d = self.ax_f, self.ax_d = fig.subplots(1, 2)
+        # Few ticks, no grid and no Agg titles (the header says what the titles would): text is most
+        # of the cost of a redraw.
+        for ax, label in ((ax_f, "f(z)"), (ax_d, "f'(z)")):
+            ax.axhline(0.0, color="0.6", lw=0.8)
+            ax.axvline(0.0, color="0.6", lw=0.8)
+            ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.tick_params(labelsize=8)
+            ax.set_xlabel("z")
+            ax.set_ylabel(label)
+            pin_labels(ax)
+        # axes, ticks and labels are drawn once per window and replayed as pixels (a threshold move
+        # redraws only the curves and the shading)
+        (self.line_f,) = ax_f.plot([], [], color="C0", lw=2)
+        (self.line_d,) = ax_d.plot([], [], color="C1", lw=2)
+        (self.kink_f,) = ax_f.plot([], [], "o", ms=7, mfc="white", mec="C3", mew=1.5, zorder=5)
+        (self.kink_d,) = ax_d.plot([], [], ":", color="C3", lw=1.5, transform=ax_d.get_xaxis_transform())
+        self.backdrop = Backdrop(fig, dynamic=[self.line_f, self.line_d, self.kink_f, self.kink_d])
+
+    def shade(self, mask_dead: np.ndarray, mask_sat: np.ndarray, z: np.ndarray) -> None:
+        """Replace the bands: red where ``mask_dead``, grey where ``mask_sat``, on both panels."""
+        for artist in self.shades:
             artist.remove()
-        shades.clear()
-        for ax in (ax_f, ax_d):
+        self.shades.clear()
+        for ax in (self.ax_f, self.ax_d):
             trans = ax.get_xaxis_transform()
             if mask_dead.any():
-                shades.append(ax.fill_between(z, 0, 1, where=mask_dead, color="C3", alpha=0.18, lw=0,
-                                              transform=trans))
+                self.shades.append(ax.fill_between(z, 0, 1, where=mask_dead, color="C3", alpha=0.18, lw=0,
+                                                   transform=trans))
             if mask_sat.any():
-                shades.append(ax.fill_between(z, 0, 1, where=mask_sat, color="0.5", alpha=0.25, lw=0,
-                                              transform=trans))
-        backdrop.add_dynamic(*shades)  # made after the last capture: drawn live, never in the picture
+                self.shades.append(ax.fill_between(z, 0, 1, where=mask_sat, color="0.5", alpha=0.25, lw=0,
+                                                   transform=trans))
+        self.backdrop.add_dynamic(*self.shades)  # made after the last capture: drawn live, never in the picture
 
-    def update():
-        name = controls["activation"].value
+    def update(self) -> None:
+        name = self.controls["activation"].value
         act = get_activation(name)
-        half = float(controls["x_range"].value)
-        thr = float(controls["threshold"].value)
-        if name not in max_grad_cache:
-            max_grad_cache[name] = _max_grad(act)
-        m = max_grad_cache[name]
-
-        z = np.linspace(-half, half, n_points)
+        half = float(self.controls["x_range"].value)
+        thr = float(self.controls["threshold"].value)
+        m = memo(self.max_grads, name, lambda: _max_grad(act))
+        z = np.linspace(-half, half, self.n_points)
         f = act.fn(z)
         df = act.grad(z)
         dead, sat = saturation_masks(df, m, thr)
-
-        line_f.set_data(z, f)
-        line_d.set_data(z, df)
         kinks = tuple(k for k in act.kinks if -half <= k <= half)
-        kink_f.set_data(list(kinks), list(act.fn(np.array(kinks, dtype=float))) if kinks else [])
+        self.draw(act, z, f, df, kinks, dead, sat, half)
+        frac = float(np.mean(dead | sat))
+        self.header.value = _header(name, act, thr, m, frac, kinks)
+        self.state.update(name=name, z=z, f=f, df=df, max_grad=m, threshold=thr, dead=dead, saturated=sat,
+                          dead_intervals=intervals(z, dead), saturated_intervals=intervals(z, sat),
+                          saturated_fraction=frac, kinks=kinks, xlim=(-half, half))
+        self.fig.canvas.draw_idle()
+
+    def draw(self, act, z: np.ndarray, f: np.ndarray, df: np.ndarray, kinks: tuple, dead: np.ndarray,
+             sat: np.ndarray, half: float) -> None:
+        """The curves f and f', the kinks, the bands, and limits that hold both curves and zero."""
+        self.line_f.set_data(z, f)
+        self.line_d.set_data(z, df)
+        self.kink_f.set_data(list(kinks), list(act.fn(np.array(kinks, dtype=float))) if kinks else [])
         kx = [v for k in kinks for v in (k, k, np.nan)]
         ky = [v for _ in kinks for v in (0.0, 1.0, np.nan)]
-        kink_d.set_data(kx, ky)
-        shade(dead, sat, z)
-
-        for ax, y in ((ax_f, f), (ax_d, df)):
+        self.kink_d.set_data(kx, ky)
+        self.shade(dead, sat, z)
+        for ax, y in ((self.ax_f, f), (self.ax_d, df)):
             lo, hi = float(min(y.min(), 0.0)), float(max(y.max(), 0.0))
             pad = 0.08 * (hi - lo) if hi > lo else 0.5
             ax.set_xlim(-half, half)
             ax.set_ylim(lo - pad, hi + pad)
-
-        dead_runs, sat_runs = intervals(z, dead), intervals(z, sat)
-        frac = float(np.mean(dead | sat))
-        lines = [f"<b>{name}</b>, range {act.range}: " + rf"$\ {act.formula}$",
-                 rf"derivative: $\ {act.grad_formula}$" if act.grad_formula else ""]
-        note = (f"Shaded: <span style='color:#d62728'><b>red</b></span> (dead) where f'(z) = 0 exactly; "
-                f"<span style='color:#7f7f7f'><b>grey</b></span> (saturated) where 0 &lt; |f'(z)| &lt; {thr:.1%} of "
-                f"max |f'| = {m:.3g} (max over z in [-{X_MAX:g}, {X_MAX:g}]). "
-                f"{frac:.0%} of this window passes (almost) no gradient.")
-        if kinks:
-            note += f" Kink (f' jumps) at z = {', '.join(f'{k:g}' for k in kinks)}: nnkit uses f'({kinks[0]:g}) = " \
-                    f"{float(act.grad(np.array([kinks[0]]))[0]):g} there."
-        header.value = "<br>".join(x for x in lines if x) + f"<br><small>{note}</small>"
-
-        state.update(name=name, z=z, f=f, df=df, max_grad=m, threshold=thr, dead=dead, saturated=sat,
-                     dead_intervals=dead_runs, saturated_intervals=sat_runs, saturated_fraction=frac,
-                     kinks=kinks, xlim=(-half, half))
-        fig.canvas.draw_idle()
-
-    return assemble(controls, fig, update, state=state, header=header)
