@@ -46,7 +46,7 @@ from ..model import MLP, loss_and_grads
 from ..optimizers import Adam
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, new_figure
-from ._layout import CLASS_COLORS, confidence_rgb
+from ._layout import CLASS_COLORS, confidence_rgb, plane_grid
 
 __all__ = ["capacity_explorer", "train_sweep", "WIDTHS", "DEPTHS", "DEPTH_WIDTH", "VARY"]
 
@@ -125,11 +125,25 @@ def capacity_explorer(*, vary: str = "width", width: int = 8, depth: int = 1, n_
         raise ValueError(f"depth must be one of {DEPTHS}; got {depth}")
     n_steps = check_int(n_steps, "n_steps", 1, 5000)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
+    data = _train_all(rng, n_steps)
+    controls = {
+        "vary": widgets.ToggleButtons(options=VARY, value=vary, description="vary", style={"button_width": "5em"}),
+        "width": widgets.SelectionSlider(options=WIDTHS, value=width, description="width"),
+        "depth": widgets.SelectionSlider(options=DEPTHS, value=depth, description="depth"),
+    }
+    explorer = _Explorer(controls, data)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state)
+
+
+def _train_all(rng: np.random.Generator, n_steps: int) -> dict:
+    """The data (drawn from ``rng``), the plane's grid, and both sweeps trained: ``X``, ``y``, ``gx``,
+    ``gy`` and ``sweeps`` (``"width"`` and ``"depth"`` -> ``x``, ``sizes``, :func:`train_sweep`'s
+    results and ``rgb``, the picture of the plane per network)."""
     X, y = circles(N_TRAIN, rng, noise=NOISE)
     X_val, y_val = circles(N_VAL, rng, noise=NOISE)
     lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
     gx, gy = np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID)
-    grid = np.column_stack([np.tile(gx, GRID), np.repeat(gy, GRID)])  # row i of the image is gy[i]
+    grid = plane_grid(gx, gy)  # row i of the image is gy[i]
     sweeps = {
         "width": {"x": np.array(WIDTHS), "sizes": [(2, w, 2) for w in WIDTHS]},
         "depth": {"x": np.array(DEPTHS), "sizes": [(2, *([DEPTH_WIDTH] * d), 2) for d in DEPTHS]},
@@ -137,84 +151,96 @@ def capacity_explorer(*, vary: str = "width", width: int = 8, depth: int = 1, n_
     for sweep in sweeps.values():
         sweep.update(train_sweep(sweep["sizes"], X, y, X_val, y_val, grid, n_steps=n_steps))
         sweep["rgb"] = confidence_rgb(sweep["proba"]).reshape(len(sweep["x"]), GRID, GRID, 3)
+    return {"X": X, "y": y, "gx": gx, "gy": gy, "sweeps": sweeps}
 
-    controls = {
-        "vary": widgets.ToggleButtons(options=VARY, value=vary, description="vary", style={"button_width": "5em"}),
-        "width": widgets.SelectionSlider(options=WIDTHS, value=width, description="width"),
-        "depth": widgets.SelectionSlider(options=DEPTHS, value=depth, description="depth"),
-    }
 
-    fig = new_figure(figsize=(8.6, 3.5), dpi=80)
-    ax_b, ax_a = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.25]})
-    image = ax_b.imshow(np.ones((GRID, GRID, 3)), origin="lower", interpolation="nearest", aspect="auto",
-                        extent=(gx[0], gx[-1], gy[0], gy[-1]))
-    points = ax_b.scatter(X[:, 0], X[:, 1], s=14, c=CLASS_COLORS[y], edgecolors="k", linewidths=0.5)
-    ax_b.set_xlim(gx[0], gx[-1])
-    ax_b.set_ylim(gy[0], gy[-1])
-    ax_b.set_xticks([])
-    ax_b.set_yticks([])
-    ax_b.set_title(" ", fontsize=9, y=1.0)
-    (train_line,) = ax_a.plot([], [], "o-", color="C0", ms=4, label="training")
-    (val_line,) = ax_a.plot([], [], "o-", color="C3", ms=4, label="validation")
-    (best_star,) = ax_a.plot([], [], "*", color="gold", mec="k", ms=13, zorder=5, label="best validation")
-    now_line = ax_a.axvline(1.0, color="0.3", lw=1.0, ls="--")
-    ax_a.set_ylim(0.45, 1.02)
-    ax_a.set_ylabel("accuracy")
-    ax_a.grid(True, alpha=0.3)
-    ax_a.legend(loc="lower right", fontsize=8)
-    ax_a.set_title(" ", fontsize=9, y=1.0)
-    # the sweep's curves and axis change with "vary" only: static, one cached picture per sweep
-    backdrop = Backdrop(fig, dynamic=[image, points, now_line, ax_b.title, ax_a.title])
-    state: dict = {}
-    shown = {"vary": None}
+def _verdict(train_acc: float, val_acc: float) -> str:
+    if train_acc < 0.8:
+        return "underfitting: even the training accuracy is low"
+    return "overfitting: training far above validation" if train_acc - val_acc > 0.1 else "a fair fit"
 
-    def show_sweep(name):
-        backdrop.invalidate()
-        sweep = sweeps[name]
+
+class _Explorer:
+    """The explorer's two panels and its callback :meth:`update`.
+
+    Every network is trained when the demo is built; a move only shows a stored result. The
+    sweep's curves and axis change with ``vary`` only: static, one cached picture per sweep.
+    """
+
+    def __init__(self, controls: dict, data: dict):
+        self.controls, self.sweeps, self.gx, self.gy = controls, data["sweeps"], data["gx"], data["gy"]
+        self.state: dict = {}
+        self.shown = {"vary": None}
+        self._figure(data["X"], data["y"])
+
+    def _figure(self, X: np.ndarray, y: np.ndarray) -> None:
+        gx, gy = self.gx, self.gy
+        fig = self.fig = new_figure(figsize=(8.6, 3.5), dpi=80)
+        ax_b, ax_a = self.ax_b, self.ax_a = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.25]})
+        self.image = ax_b.imshow(np.ones((GRID, GRID, 3)), origin="lower", interpolation="nearest", aspect="auto",
+                                 extent=(gx[0], gx[-1], gy[0], gy[-1]))
+        points = ax_b.scatter(X[:, 0], X[:, 1], s=14, c=CLASS_COLORS[y], edgecolors="k", linewidths=0.5)
+        ax_b.set_xlim(gx[0], gx[-1])
+        ax_b.set_ylim(gy[0], gy[-1])
+        ax_b.set_xticks([])
+        ax_b.set_yticks([])
+        ax_b.set_title(" ", fontsize=9, y=1.0)
+        (self.train_line,) = ax_a.plot([], [], "o-", color="C0", ms=4, label="training")
+        (self.val_line,) = ax_a.plot([], [], "o-", color="C3", ms=4, label="validation")
+        (self.best_star,) = ax_a.plot([], [], "*", color="gold", mec="k", ms=13, zorder=5, label="best validation")
+        self.now_line = ax_a.axvline(1.0, color="0.3", lw=1.0, ls="--")
+        ax_a.set_ylim(0.45, 1.02)
+        ax_a.set_ylabel("accuracy")
+        ax_a.grid(True, alpha=0.3)
+        ax_a.legend(loc="lower right", fontsize=8)
+        ax_a.set_title(" ", fontsize=9, y=1.0)
+        # the sweep's curves and axis change with "vary" only: static, one cached picture per sweep
+        self.backdrop = Backdrop(fig, dynamic=[self.image, points, self.now_line, ax_b.title, ax_a.title])
+
+    def show_sweep(self, name: str) -> None:
+        """Draw sweep ``name``'s accuracy curves, its best network and its x axis (the static parts)."""
+        self.backdrop.invalidate()
+        sweep, ax = self.sweeps[name], self.ax_a
         xs = sweep["x"]
-        train_line.set_data(xs, sweep["train_acc"])
-        val_line.set_data(xs, sweep["val_acc"])
+        self.train_line.set_data(xs, sweep["train_acc"])
+        self.val_line.set_data(xs, sweep["val_acc"])
         best = int(np.argmax(sweep["val_acc"]))
-        best_star.set_data([xs[best]], [sweep["val_acc"][best]])
+        self.best_star.set_data([xs[best]], [sweep["val_acc"][best]])
         if name == "width":
-            ax_a.set_xscale("log", base=2)
-            ax_a.set_xlim(0.8, 160)
-            ax_a.set_xticks(list(WIDTHS), [str(w) for w in WIDTHS])
-            ax_a.set_xlabel("units in the hidden layer (one layer)")
+            ax.set_xscale("log", base=2)
+            ax.set_xlim(0.8, 160)
+            ax.set_xticks(list(WIDTHS), [str(w) for w in WIDTHS])
+            ax.set_xlabel("units in the hidden layer (one layer)")
         else:
-            ax_a.set_xscale("linear")
-            ax_a.set_xlim(0.7, DEPTHS[-1] + 0.3)
-            ax_a.set_xticks(list(DEPTHS), [str(d) for d in DEPTHS])
-            ax_a.set_xlabel(f"hidden layers ({DEPTH_WIDTH} units each)")
-        ax_a.minorticks_off()
-        shown["vary"] = name
+            ax.set_xscale("linear")
+            ax.set_xlim(0.7, DEPTHS[-1] + 0.3)
+            ax.set_xticks(list(DEPTHS), [str(d) for d in DEPTHS])
+            ax.set_xlabel(f"hidden layers ({DEPTH_WIDTH} units each)")
+        ax.minorticks_off()
+        self.shown["vary"] = name
 
-    def update():
-        name = controls["vary"].value
-        controls["width"].disabled = name != "width"
-        controls["depth"].disabled = name != "depth"
-        if shown["vary"] != name:
-            show_sweep(name)
-        sweep = sweeps[name]
-        value = int(controls[name].value)
+    def update(self) -> None:
+        c = self.controls
+        name = c["vary"].value
+        c["width"].disabled = name != "width"
+        c["depth"].disabled = name != "depth"
+        if self.shown["vary"] != name:
+            self.show_sweep(name)
+        sweep = self.sweeps[name]
+        value = int(c[name].value)
         i = int(np.flatnonzero(sweep["x"] == value)[0])
         sizes = sweep["sizes"][i]
-        image.set_data(sweep["rgb"][i])
-        now_line.set_xdata([value, value])
+        self.image.set_data(sweep["rgb"][i])
+        self.now_line.set_xdata([value, value])
         tr, va = float(sweep["train_acc"][i]), float(sweep["val_acc"][i])
         layers = len(sizes) - 2
         what = f"{layers} hidden layer{'s' if layers > 1 else ''} of {sizes[1]}"
-        ax_b.title.set_text(f"{what}: training {tr:.0%}, validation {va:.0%}")
-        gap = tr - va
-        verdict = ("underfitting: even the training accuracy is low" if tr < 0.8 else
-                   "overfitting: training far above validation" if gap > 0.1 else "a fair fit")
-        ax_a.title.set_text(verdict)
+        self.ax_b.title.set_text(f"{what}: training {tr:.0%}, validation {va:.0%}")
+        self.ax_a.title.set_text(_verdict(tr, va))
         best = int(np.argmax(sweep["val_acc"]))
-        state.update(vary=name, width=int(controls["width"].value), depth=int(controls["depth"].value), sizes=sizes,
-                     train_acc=tr, val_acc=va, sweep=sweep["x"], sweep_train_acc=sweep["train_acc"],
-                     sweep_val_acc=sweep["val_acc"], best=int(sweep["x"][best]),
-                     proba=sweep["proba"][i][:, 1].reshape(GRID, GRID), grid_x=gx, grid_y=gy)
-        backdrop.ensure(key=name)
-        fig.canvas.draw_idle()
-
-    return assemble(controls, fig, update, state=state)
+        self.state.update(vary=name, width=int(c["width"].value), depth=int(c["depth"].value), sizes=sizes,
+                          train_acc=tr, val_acc=va, sweep=sweep["x"], sweep_train_acc=sweep["train_acc"],
+                          sweep_val_acc=sweep["val_acc"], best=int(sweep["x"][best]),
+                          proba=sweep["proba"][i][:, 1].reshape(GRID, GRID), grid_x=self.gx, grid_y=self.gy)
+        self.backdrop.ensure(key=name)
+        self.fig.canvas.draw_idle()
