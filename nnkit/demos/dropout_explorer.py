@@ -108,7 +108,6 @@ def dropout_explorer(*, p_drop: float = 0.5, scaling: str = "inverted", n_units:
     h = relu(x @ W + 0.3)
     w_next = np.abs(rng.standard_normal(n_units)) * 0.5 + 0.2
     uniforms = rng.random((n_masks, n_units))
-
     play, step = play_controls(n_masks, interval_ms=150, description="mask")
     controls = {
         "p_drop": widgets.FloatSlider(value=p_drop, min=0.0, max=0.9, step=0.05, description="p_drop",
@@ -119,77 +118,103 @@ def dropout_explorer(*, p_drop: float = 0.5, scaling: str = "inverted", n_units:
         "play": play,
         "step": step,
     }
+    explorer = _Explorer(controls, h, w_next, uniforms)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state)
 
-    fig = new_figure(figsize=(8.6, 3.1), dpi=80)
-    ax_u, ax_z = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.1]})
-    units = np.arange(n_units)
-    top = 3.2 * float(h.max())  # room for the training-time values 1/(1 - p_drop) h up to p_drop ~ 0.7
-    bars = ax_u.bar(units, np.zeros(n_units), width=0.75, color="C0", edgecolor="C0")
-    (crosses,) = ax_u.plot([], [], "x", color="C3", ms=7, mew=2, label="dropped", clip_on=False)
-    ax_u.bar(units, h, width=0.75, fill=False, edgecolor="k", lw=0.8, label="test-time value $h_i$")
-    ax_u.set_xlim(-0.7, n_units - 0.3)
-    ax_u.set_ylim(0.0, top)
-    ax_u.set_xlabel("unit i")
-    ax_u.set_ylabel("activation passed on")
-    ax_u.legend(loc="upper right", fontsize=8)
-    ax_u.set_title(" ", fontsize=10, y=1.0)
-    z_all = np.arange(n_masks)
-    (dots,) = ax_z.plot([], [], ".", color="C0", ms=3, alpha=0.5, label="z for one mask")
-    (running,) = ax_z.plot([], [], color="C0", lw=1.8, label="running mean")
-    (test_line,) = ax_z.plot([0, n_masks - 1], [0, 0], "--", color="k", lw=1.2, label="test-time z")
-    (expect_line,) = ax_z.plot([0, n_masks - 1], [0, 0], ":", color="C3", lw=1.8, label="E[training z]")
-    z_ref = float(h @ w_next)
-    ax_z.set_xlim(0, n_masks - 1)
-    ax_z.set_ylim(0.0, 2.6 * z_ref)
-    ax_z.set_xlabel("mask (forward pass)")
-    ax_z.set_ylabel("next unit's input z")
-    ax_z.legend(loc="upper right", fontsize=7, ncols=2)
-    ax_z.grid(True, alpha=0.3)
-    ax_z.set_title(" ", fontsize=10, y=1.0)
-    backdrop = Backdrop(fig, dynamic=[*bars, crosses, dots, running, test_line, expect_line, ax_u.title, ax_z.title])
 
-    state: dict = {}
-    cache: dict = {}
+def _test_time_title(scaling: str, p: float) -> str:
+    return "test time: " + {"inverted": "identity", "plain": f"h x {1 - p:.2f}",
+                            "none (slip)": "identity (no rescaling anywhere)"}[scaling]
 
-    def update():
-        p = float(controls["p_drop"].value)
-        scale_name = controls["scaling"].value
-        check_choice(scale_name, "scaling", SCALINGS)
-        training = controls["mode"].value == "train"
-        k = int(controls["step"].value)
-        if cache.get("key") != (p, scale_name):
-            keeps = uniforms >= p  # nnkit's rule: keep with probability 1 - p_drop
-            cache.update(key=(p, scale_name), keeps=keeps,
-                         z_train=layer_outputs(h, p, keeps, scale_name, True) @ w_next,
-                         z_test=float(layer_outputs(h, p, keeps[0], scale_name, False) @ w_next))
-        keeps, z_train, z_test = cache["keeps"], cache["z_train"], cache["z_test"]
-        scale = 1.0 / (1.0 - p) if scale_name == "inverted" else 1.0
-        expected = (1.0 - p) * scale * z_ref
-        shown = layer_outputs(h, p, keeps[k], scale_name, training)
-        for bar, value, kept in zip(bars, shown, keeps[k]):
+
+class _Explorer:
+    """The explorer's two panels (the layer's units, the next unit's input) and its callback :meth:`update`.
+
+    The masks and the next unit's inputs for all of them are computed once per ``p_drop`` and
+    scaling (:meth:`masks`); the step and the mode only pick what to show.
+    """
+
+    def __init__(self, controls: dict, h: np.ndarray, w_next: np.ndarray, uniforms: np.ndarray):
+        self.controls, self.h, self.w_next, self.uniforms = controls, h, w_next, uniforms
+        self.z_ref = float(h @ w_next)  # the next unit's input with every unit kept, unscaled
+        self.state: dict = {}
+        self.cache: dict = {}
+        self._figure()
+
+    def _figure(self) -> None:
+        n_masks, n_units = self.uniforms.shape
+        fig = self.fig = new_figure(figsize=(8.6, 3.1), dpi=80)
+        ax_u, ax_z = self.ax_u, self.ax_z = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.1]})
+        units = np.arange(n_units)
+        top = 3.2 * float(self.h.max())  # room for the training-time values 1/(1 - p_drop) h up to p_drop ~ 0.7
+        self.bars = ax_u.bar(units, np.zeros(n_units), width=0.75, color="C0", edgecolor="C0")
+        (self.crosses,) = ax_u.plot([], [], "x", color="C3", ms=7, mew=2, label="dropped", clip_on=False)
+        ax_u.bar(units, self.h, width=0.75, fill=False, edgecolor="k", lw=0.8, label="test-time value $h_i$")
+        ax_u.set_xlim(-0.7, n_units - 0.3)
+        ax_u.set_ylim(0.0, top)
+        ax_u.set_xlabel("unit i")
+        ax_u.set_ylabel("activation passed on")
+        ax_u.legend(loc="upper right", fontsize=8)
+        ax_u.set_title(" ", fontsize=10, y=1.0)
+        (self.dots,) = ax_z.plot([], [], ".", color="C0", ms=3, alpha=0.5, label="z for one mask")
+        (self.running,) = ax_z.plot([], [], color="C0", lw=1.8, label="running mean")
+        (self.test_line,) = ax_z.plot([0, n_masks - 1], [0, 0], "--", color="k", lw=1.2, label="test-time z")
+        (self.expect_line,) = ax_z.plot([0, n_masks - 1], [0, 0], ":", color="C3", lw=1.8, label="E[training z]")
+        ax_z.set_xlim(0, n_masks - 1)
+        ax_z.set_ylim(0.0, 2.6 * self.z_ref)
+        ax_z.set_xlabel("mask (forward pass)")
+        ax_z.set_ylabel("next unit's input z")
+        ax_z.legend(loc="upper right", fontsize=7, ncols=2)
+        ax_z.grid(True, alpha=0.3)
+        ax_z.set_title(" ", fontsize=10, y=1.0)
+        self.backdrop = Backdrop(fig, dynamic=[*self.bars, self.crosses, self.dots, self.running, self.test_line,
+                                               self.expect_line, ax_u.title, ax_z.title])
+
+    def masks(self, p: float, scaling: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(keeps, z_train, z_test)``: every mask at ``p``, the next unit's input for each, and at test time."""
+        if self.cache.get("key") != (p, scaling):
+            keeps = self.uniforms >= p  # nnkit's rule: keep with probability 1 - p_drop
+            self.cache.update(key=(p, scaling), keeps=keeps,
+                              z_train=layer_outputs(self.h, p, keeps, scaling, True) @ self.w_next,
+                              z_test=float(layer_outputs(self.h, p, keeps[0], scaling, False) @ self.w_next))
+        return self.cache["keeps"], self.cache["z_train"], self.cache["z_test"]
+
+    def update(self) -> None:
+        c = self.controls
+        p = float(c["p_drop"].value)
+        scaling = c["scaling"].value
+        check_choice(scaling, "scaling", SCALINGS)
+        training = c["mode"].value == "train"
+        k = int(c["step"].value)
+        keeps, z_train, z_test = self.masks(p, scaling)
+        scale = 1.0 / (1.0 - p) if scaling == "inverted" else 1.0
+        expected = (1.0 - p) * scale * self.z_ref
+        shown = layer_outputs(self.h, p, keeps[k], scaling, training)
+        self.draw_units(shown, keeps[k], training)
+        running_mean = np.cumsum(z_train[: k + 1]) / np.arange(1, k + 2)
+        steps = np.arange(k + 1)
+        self.dots.set_data(steps, z_train[: k + 1])
+        self.running.set_data(steps, running_mean)
+        self.test_line.set_ydata([z_test, z_test])
+        self.expect_line.set_ydata([expected, expected])
+        if training:
+            self.ax_u.title.set_text(f"training, mask {k}: {int((~keeps[k]).sum())} of {len(self.h)} dropped")
+        else:
+            self.ax_u.title.set_text(_test_time_title(scaling, p))
+        ratio = expected / z_test if z_test else float("nan")
+        self.ax_z.title.set_text(f"E[training z] / test z = {ratio:.2f}")
+        self.state.update(p_drop=p, scaling=scaling, mode=c["mode"].value, step=k, h=self.h, w_next=self.w_next,
+                          mask=keeps[k].copy(), shown=shown, z_train=z_train, z_test=z_test,
+                          expected_z_train=expected, running_mean=running_mean)
+        self.backdrop.ensure()
+        self.fig.canvas.draw_idle()
+
+    def draw_units(self, shown: np.ndarray, keep: np.ndarray, training: bool) -> None:
+        """The bars of what the layer passes on; dropped units (in training) empty and crossed."""
+        for bar, value, kept in zip(self.bars, shown, keep):
             bar.set_height(value)
             dropped = training and not kept
             bar.set_facecolor("none" if dropped else ("C0" if training else "C2"))
             bar.set_edgecolor("C3" if dropped else ("C0" if training else "C2"))
-        dropped = ~keeps[k] if training else np.zeros(n_units, dtype=bool)
-        crosses.set_data(units[dropped], np.zeros(int(dropped.sum())))
-        running_mean = np.cumsum(z_train[: k + 1]) / np.arange(1, k + 2)
-        dots.set_data(z_all[: k + 1], z_train[: k + 1])
-        running.set_data(z_all[: k + 1], running_mean)
-        test_line.set_ydata([z_test, z_test])
-        expect_line.set_ydata([expected, expected])
-        if training:
-            ax_u.title.set_text(f"training, mask {k}: {int((~keeps[k]).sum())} of {n_units} dropped")
-        else:
-            ax_u.title.set_text("test time: " + {"inverted": "identity", "plain": f"h x {1 - p:.2f}",
-                                                 "none (slip)": "identity (no rescaling anywhere)"}[scale_name])
-        ratio = expected / z_test if z_test else float("nan")
-        ax_z.title.set_text(f"E[training z] / test z = {ratio:.2f}")
-        state.update(p_drop=p, scaling=scale_name, mode=controls["mode"].value, step=k, h=h, w_next=w_next,
-                     mask=keeps[k].copy(), shown=shown, z_train=z_train, z_test=z_test,
-                     expected_z_train=expected, running_mean=running_mean)
-        backdrop.ensure()
-        fig.canvas.draw_idle()
-
-    demo = assemble(controls, fig, update, state=state, observe=("p_drop", "scaling", "mode", "step"))
-    return demo
+        dropped = ~keep if training else np.zeros(len(keep), dtype=bool)
+        self.crosses.set_data(np.flatnonzero(dropped), np.zeros(int(dropped.sum())))
