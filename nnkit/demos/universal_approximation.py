@@ -51,7 +51,7 @@ from ..model import MLP, loss_and_grads
 from ..optimizers import Adam
 from ..schedules import cosine_annealing
 from ._backdrop import Backdrop
-from ._base import Demo, assemble, new_figure
+from ._base import Demo, assemble, memo, new_figure
 
 __all__ = ["universal_approximation", "fit_one_hidden_layer", "TARGETS", "UNITS", "ACTIVATION_CHOICES"]
 
@@ -154,18 +154,6 @@ def universal_approximation(*, target: str = "sine", activation: str = "relu", u
     if units not in UNITS:
         raise ValueError(f"units must be one of {UNITS}; got {units}")
     n_steps = check_int(n_steps, "n_steps", 0, 5000)
-    x = np.linspace(-1.0, 1.0, 301)
-    fits: dict[tuple, dict] = {}
-
-    def fit(key):
-        if key not in fits:
-            t, act, n = key
-            fits[key] = fit_one_hidden_layer(t, n, act, n_steps=n_steps, x=x)
-        return fits[key]
-
-    for n in UNITS:  # the first view: every width ready
-        fit((target, activation, n))
-
     controls = {
         "target": widgets.Dropdown(options=tuple(TARGETS), value=target, description="target",
                                    layout=widgets.Layout(width="13em")),
@@ -175,68 +163,107 @@ def universal_approximation(*, target: str = "sine", activation: str = "relu", u
                                          style={"description_width": "initial"}),
         "show_units": widgets.Checkbox(value=True, description="show each unit", indent=False),
     }
+    explorer = _Explorer(controls, n_steps)
+    for n in UNITS:  # the first view: every width ready
+        explorer.fit((target, activation, n))
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state)
 
-    fig = new_figure(figsize=(8.8, 3.4), dpi=80)
-    ax_f, ax_e = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
-    (target_line,) = ax_f.plot(x, TARGETS[target](x), color="k", lw=4, alpha=0.25, label="target")
-    units_lines = LineCollection([], colors="C1", linewidths=0.8, alpha=0.55)
-    ax_f.add_collection(units_lines)
-    (fit_line,) = ax_f.plot([], [], color="C0", lw=1.8, label="network")
-    (knot_marks,) = ax_f.plot([], [], "|", color="C1", ms=9, mew=1.2)
-    ax_f.set_xlim(-1.0, 1.0)
-    ax_f.set_ylim(-1.5, 1.5)
-    ax_f.set_xlabel("x")
-    ax_f.legend(loc="upper left", fontsize=8)
-    ax_f.set_title(" ", fontsize=9, y=1.0)
-    (err_line,) = ax_e.plot([], [], "o-", color="C0", ms=4, label="trained")
-    (start_line,) = ax_e.plot([], [], "o--", color="0.55", ms=3, lw=1, label="constructive start")
-    (err_now,) = ax_e.plot([], [], "o", color="C3", ms=9, mfc="none", mew=1.8)
-    ax_e.set_xscale("log")
-    ax_e.set_yscale("log")
-    ax_e.set_xlim(0.8, 80)
-    ax_e.set_ylim(1e-9, 1.0)
-    ax_e.set_xticks([1, 2, 4, 8, 16, 32, 64], ["1", "2", "4", "8", "16", "32", "64"])
-    ax_e.minorticks_off()
-    ax_e.set_xlabel("hidden units")
-    ax_e.set_ylabel("mean squared error")
-    ax_e.grid(True, alpha=0.3)
-    ax_e.legend(loc="lower left", fontsize=8)
-    ax_e.set_title("error against width (computed so far)", fontsize=9, y=1.0)
-    # the target curve changes with the target only: static, one cached picture per target
-    backdrop = Backdrop(fig, dynamic=[units_lines, fit_line, knot_marks, err_line, start_line, err_now, ax_f.title])
-    state: dict = {}
-    shown = {"target": target}
 
-    def update():
-        t, act, n = controls["target"].value, controls["activation"].value, int(controls["units"].value)
-        if t != shown["target"]:
-            backdrop.invalidate()
-            target_line.set_ydata(TARGETS[t](x))
-            shown["target"] = t
-        result = fit((t, act, n))
+_FLOOR = 1e-9  # the error axis's bottom: an exact fit would vanish from a log axis
+
+
+class _Explorer:
+    """The demo's two panels (the fit, the error against width) and its callback :meth:`update`.
+
+    Fits are kept per (target, activation, units) (:meth:`fit`); the error panel shows the
+    widths computed so far for the current target and activation.
+    """
+
+    def __init__(self, controls: dict, n_steps: int):
+        self.controls, self.n_steps = controls, n_steps
+        self.x = np.linspace(-1.0, 1.0, 301)
+        self.fits: dict[tuple, dict] = {}
+        self.state: dict = {}
+        self.shown = {"target": controls["target"].value}
+        self._figure()
+
+    def _figure(self) -> None:
+        x = self.x
+        fig = self.fig = new_figure(figsize=(8.8, 3.4), dpi=80)
+        ax_f, ax_e = self.ax_f, ax_e = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
+        (self.target_line,) = ax_f.plot(x, TARGETS[self.shown["target"]](x), color="k", lw=4, alpha=0.25,
+                                        label="target")
+        self.units_lines = LineCollection([], colors="C1", linewidths=0.8, alpha=0.55)
+        ax_f.add_collection(self.units_lines)
+        (self.fit_line,) = ax_f.plot([], [], color="C0", lw=1.8, label="network")
+        (self.knot_marks,) = ax_f.plot([], [], "|", color="C1", ms=9, mew=1.2)
+        ax_f.set_xlim(-1.0, 1.0)
+        ax_f.set_ylim(-1.5, 1.5)
+        ax_f.set_xlabel("x")
+        ax_f.legend(loc="upper left", fontsize=8)
+        ax_f.set_title(" ", fontsize=9, y=1.0)
+        (self.err_line,) = ax_e.plot([], [], "o-", color="C0", ms=4, label="trained")
+        (self.start_line,) = ax_e.plot([], [], "o--", color="0.55", ms=3, lw=1, label="constructive start")
+        (self.err_now,) = ax_e.plot([], [], "o", color="C3", ms=9, mfc="none", mew=1.8)
+        ax_e.set_xscale("log")
+        ax_e.set_yscale("log")
+        ax_e.set_xlim(0.8, 80)
+        ax_e.set_ylim(_FLOOR, 1.0)
+        ax_e.set_xticks([1, 2, 4, 8, 16, 32, 64], ["1", "2", "4", "8", "16", "32", "64"])
+        ax_e.minorticks_off()
+        ax_e.set_xlabel("hidden units")
+        ax_e.set_ylabel("mean squared error")
+        ax_e.grid(True, alpha=0.3)
+        ax_e.legend(loc="lower left", fontsize=8)
+        ax_e.set_title("error against width (computed so far)", fontsize=9, y=1.0)
+        # the target curve changes with the target only: static, one cached picture per target
+        self.backdrop = Backdrop(fig, dynamic=[self.units_lines, self.fit_line, self.knot_marks, self.err_line,
+                                               self.start_line, self.err_now, ax_f.title])
+
+    def fit(self, key: tuple) -> dict:
+        """:func:`fit_one_hidden_layer` for ``key = (target, activation, units)``, on the plotting grid."""
+        t, act, n = key
+        return memo(self.fits, key, lambda: fit_one_hidden_layer(t, n, act, n_steps=self.n_steps, x=self.x))
+
+    def update(self) -> None:
+        c, x = self.controls, self.x
+        t, act, n = c["target"].value, c["activation"].value, int(c["units"].value)
+        if t != self.shown["target"]:
+            self.backdrop.invalidate()
+            self.target_line.set_ydata(TARGETS[t](x))
+            self.shown["target"] = t
+        result = self.fit((t, act, n))
         y = TARGETS[t](x)
-        fit_line.set_data(x, result["fit"])
-        show = bool(controls["show_units"].value)
-        units_lines.set_segments([np.column_stack([x, c]) for c in result["contributions"]] if show else [])
+        show = bool(c["show_units"].value)
+        max_error = self.draw_fit(result, y, show)
+        kind = "kinks" if act == "relu" else "steps"
+        self.ax_f.title.set_text(f"{n} {act} unit{'s' if n > 1 else ''} ({kind} at the ticks): "
+                                 f"mean squared error {result['mse']:.1e}, largest error {max_error:.2f}")
+        done, mse, mse_start = self.draw_errors(t, act, n)
+        self.state.update(target=t, activation=act, units=n, show_units=show, x=x, y=y, fit=result["fit"],
+                          contributions=result["contributions"], knots=result["knots"], mse=result["mse"],
+                          mse_start=result["mse_start"], max_error=max_error, params=result["model"].params,
+                          computed_units=np.array(done), computed_mse=mse, computed_mse_start=mse_start)
+        self.backdrop.ensure(key=t)
+        self.fig.canvas.draw_idle()
+
+    def draw_fit(self, result: dict, y: np.ndarray, show_units: bool) -> float:
+        """The network, its units (when shown) and their kinks or steps; return the largest error."""
+        x = self.x
+        self.fit_line.set_data(x, result["fit"])
+        self.units_lines.set_segments([np.column_stack([x, c]) for c in result["contributions"]] if show_units
+                                      else [])
         knots = result["knots"]
         knots = knots[np.isfinite(knots) & (np.abs(knots) <= 1.0)]
-        knot_marks.set_data(knots, np.full(len(knots), -1.42))
-        max_error = float(np.max(np.abs(result["fit"] - y)))
-        kind = "kinks" if act == "relu" else "steps"
-        ax_f.title.set_text(f"{n} {act} unit{'s' if n > 1 else ''} ({kind} at the ticks): "
-                            f"mean squared error {result['mse']:.1e}, largest error {max_error:.2f}")
-        done = sorted(k[2] for k in fits if k[:2] == (t, act))
-        mse = np.array([fits[(t, act, k)]["mse"] for k in done])
-        mse_start = np.array([fits[(t, act, k)]["mse_start"] for k in done])
-        floor = 1e-9  # the axis bottom: an exact fit would vanish from a log axis
-        err_line.set_data(done, np.maximum(mse, floor))
-        start_line.set_data(done, np.maximum(mse_start, floor))
-        err_now.set_data([n], [max(result["mse"], floor)])
-        state.update(target=t, activation=act, units=n, show_units=show, x=x, y=y, fit=result["fit"],
-                     contributions=result["contributions"], knots=result["knots"], mse=result["mse"],
-                     mse_start=result["mse_start"], max_error=max_error, params=result["model"].params,
-                     computed_units=np.array(done), computed_mse=mse, computed_mse_start=mse_start)
-        backdrop.ensure(key=t)
-        fig.canvas.draw_idle()
+        self.knot_marks.set_data(knots, np.full(len(knots), -1.42))
+        return float(np.max(np.abs(result["fit"] - y)))
 
-    return assemble(controls, fig, update, state=state)
+    def draw_errors(self, t: str, act: str, n: int) -> tuple[list, np.ndarray, np.ndarray]:
+        """The errors of the widths computed so far for ``t`` and ``act``, the current one ringed."""
+        done = sorted(k[2] for k in self.fits if k[:2] == (t, act))
+        mse = np.array([self.fits[(t, act, k)]["mse"] for k in done])
+        mse_start = np.array([self.fits[(t, act, k)]["mse_start"] for k in done])
+        self.err_line.set_data(done, np.maximum(mse, _FLOOR))
+        self.start_line.set_data(done, np.maximum(mse_start, _FLOOR))
+        self.err_now.set_data([n], [max(self.fits[(t, act, n)]["mse"], _FLOOR)])
+        return done, mse, mse_start
