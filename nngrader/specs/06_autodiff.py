@@ -381,12 +381,12 @@ def reference_training(X, y, lr: float, epochs: int):
 
 def _neuron_visible(rng):
     X, y = neuron_data(np.random.default_rng(2024), 16)
-    return [Case((X, y, 2.0, 60), label="16 students, lr = 2, 60 epochs")]
+    return [Case((X, y, 4.0, 25), label="16 students, lr = 4, 25 epochs")]
 
 
 def _neuron_hidden(rng):
     cases = []
-    for n, lr, epochs in ((int(rng.integers(8, 16)), 1.0, 40), (int(rng.integers(12, 20)), 3.0, 30)):
+    for n, lr, epochs in ((int(rng.integers(8, 16)), 2.0, 20), (int(rng.integers(12, 20)), 4.0, 15)):
         X, y = neuron_data(rng, n)
         cases.append(Case((X, y, lr, epochs), label=f"{n} students, lr = {lr:g}, {epochs} epochs"))
     return cases
