@@ -5,14 +5,12 @@ import pytest
 from nnkit.activations import ACTIVATIONS, sigmoid_grad
 from nnkit.demos.activation_explorer import X_MAX, activation_explorer
 
+from demo_checks import shown_text
+
 
 def _ref_max(name):
     z = np.linspace(-X_MAX, X_MAX, 8001)
     return float(np.max(np.abs(ACTIVATIONS[name].grad(z))))
-
-
-def _shown(demo):
-    return "".join(o.get("text", "") for o in demo.output.outputs)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +100,7 @@ def test_a_bad_value_reaches_the_output_area_instead_of_raising():
     before = demo.state["name"], demo.state["f"].copy()
     demo.controls["activation"].value = "swish"
     assert len(demo.errors) == 1
-    assert "activation name must be one of" in _shown(demo) and "'swish'" in _shown(demo)
+    assert "activation name must be one of" in shown_text(demo) and "'swish'" in shown_text(demo)
     assert demo.state["name"] == before[0]  # the last good drawing stays
     np.testing.assert_array_equal(demo.fig.axes[0].lines[2].get_ydata(), before[1])
     demo.controls["activation"].value = "tanh"

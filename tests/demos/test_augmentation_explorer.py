@@ -6,6 +6,8 @@ from nnkit.augmentation import rotate, shift
 from nnkit.datasets import load_digits
 from nnkit.demos.augmentation_explorer import augmentation_explorer, mosaic
 
+from demo_checks import assert_each_move_redraws
+
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
@@ -67,16 +69,7 @@ def test_mosaic_layout():
 
 
 def test_every_control_redraws_without_errors(demo):
-    demo.render()
-    before = np.asarray(demo.fig.canvas.buffer_rgba()).copy()
-    for name, value in [("max_shift", 2), ("max_degrees", 35.0), ("noise", 2.5), ("draw", 7)]:
-        demo.controls[name].value = value
-        assert demo.state[name] == value
-        demo.render()
-        now = np.asarray(demo.fig.canvas.buffer_rgba()).copy()
-        assert (now != before).any(), name
-        before = now
-    assert demo.errors == []
+    assert_each_move_redraws(demo, [("max_shift", 2), ("max_degrees", 35.0), ("noise", 2.5), ("draw", 7)])
 
 
 @pytest.mark.parametrize("kwargs, message", [

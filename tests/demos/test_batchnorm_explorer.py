@@ -4,6 +4,8 @@ import pytest
 
 from nnkit.demos.batchnorm_explorer import POPULATION_MEAN, POPULATION_VAR, batchnorm_explorer, running_statistics
 
+from demo_checks import new_captures, pick_refused
+
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 EPS = 1e-5
 
@@ -106,13 +108,8 @@ def test_histograms_show_the_batch(demo):
 
 
 def test_no_control_needs_a_new_picture_of_the_static_parts(demo):
-    backdrop = demo.fig.artists[0]
-    demo.render()  # the first draw takes the static picture
-    captures = backdrop.n_captures
-    for name, value in [("momentum", 0.25), ("batch_size", 8), ("gamma", 2.0), ("mode", "inference"), ("step", 50)]:
-        demo.controls[name].value = value
-        demo.render()
-    assert backdrop.n_captures == captures
+    moves = [("momentum", 0.25), ("batch_size", 8), ("gamma", 2.0), ("mode", "inference"), ("step", 50)]
+    assert new_captures(demo, moves) == 0
     rm_line = demo.fig.axes[2].get_lines()[0]
     np.testing.assert_allclose(rm_line.get_ydata(), demo.state["running_mean_path"])
 
@@ -129,12 +126,10 @@ def test_every_control_changes_the_output(demo):
 
 
 def test_a_bad_value_reaches_the_output_area(demo):
-    slider = demo.controls["batch_size"]
-    slider.options = (1, *slider.options)
-    slider.value = 1
-    assert len(demo.errors) == 1 and "at least 2 samples" in demo.errors[0]
-    assert "ValueError" in "".join(o.get("text", "") for o in demo.output.outputs)
-    slider.value = 16
+    errors, shown = pick_refused(demo, "batch_size", 1)
+    assert len(errors) == 1 and "at least 2 samples" in errors[0]
+    assert "ValueError" in shown
+    demo.controls["batch_size"].value = 16
     assert len(demo.state["x"]) == 16
 
 

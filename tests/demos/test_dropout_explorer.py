@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from nnkit.demos.dropout_explorer import SCALINGS, dropout_explorer, layer_outputs
+from nnkit.demos.dropout_explorer import dropout_explorer, layer_outputs
 from nnkit.layers import dropout_forward
+
+from demo_checks import assert_refused_then_recovers
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -99,12 +101,8 @@ def test_step_and_mode_change_the_picture(demo):
 
 
 def test_a_bad_value_reaches_the_output_area(demo):
-    demo.controls["scaling"].options = (*SCALINGS, "keep_prob")
-    demo.controls["scaling"].value = "keep_prob"
-    assert len(demo.errors) == 1 and "scaling must be one of" in demo.errors[0]
-    assert "ValueError" in "".join(o.get("text", "") for o in demo.output.outputs)
-    demo.controls["scaling"].value = "plain"
-    assert demo.state["scaling"] == "plain"
+    assert_refused_then_recovers(demo, "scaling", "keep_prob", "plain", error="scaling must be one of",
+                                 shown="ValueError")
 
 
 @pytest.mark.parametrize("kwargs, message", [

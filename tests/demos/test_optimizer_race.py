@@ -8,9 +8,7 @@ from nnkit.demos.optimizer_race import OPTIMIZER_CHOICES, SURFACE_DEFAULTS, opti
 from nnkit.optimizers import SGD, Adadelta, Adagrad, Adam, Momentum, Nesterov, RMSprop, Rprop, optimize_path
 from nnkit.surfaces import SURFACES
 
-
-def _shown(demo):
-    return "".join(o.get("text", "") for o in demo.output.outputs)
+from demo_checks import shown_text
 
 
 def _reference(name, lr, lra, mu):
@@ -147,7 +145,7 @@ def test_a_bad_value_reaches_the_output_area_instead_of_raising():
     ctrl.value = ("sgd",)
     before = demo.state["paths"]["sgd"].copy()
     ctrl.value = ("sgd", "lion")
-    assert len(demo.errors) >= 1 and "optimizer must be one of" in _shown(demo)
+    assert len(demo.errors) >= 1 and "optimizer must be one of" in shown_text(demo)
     np.testing.assert_array_equal(demo.state["paths"]["sgd"], before)
     ctrl.value = ("sgd", "adam")
     assert set(demo.state["paths"]) == {"sgd", "adam"}

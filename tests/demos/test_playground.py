@@ -10,6 +10,8 @@ from nnkit.model import MLP
 from nnkit.optimizers import SGD
 from nnkit.training import fit
 
+from demo_checks import pick_refused
+
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 SEED = int(np.random.default_rng(0).integers(2**31 - 2))  # what the builder draws from its default rng
@@ -184,9 +186,8 @@ def test_divergence_is_reported_not_raised():
 
 def test_a_bad_hidden_text_reaches_the_output_area(demo):
     before = demo.state["proba"].copy()
-    demo.controls["hidden"].value = "8,x"
-    assert len(demo.errors) == 1 and "hidden must be comma-separated layer sizes" in demo.errors[0]
-    shown = "".join(o.get("text", "") for o in demo.output.outputs)
+    errors, shown = pick_refused(demo, "hidden", "8,x")
+    assert len(errors) == 1 and "hidden must be comma-separated layer sizes" in errors[0]
     assert "ValueError" in shown
     np.testing.assert_array_equal(demo.state["proba"], before)  # the last good picture stays
     demo.controls["hidden"].value = "3"

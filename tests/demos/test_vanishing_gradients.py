@@ -8,6 +8,8 @@ from nnkit.demos.vanishing_gradients import N_BINS, train_history, vanishing_gra
 from nnkit.model import MLP, loss_and_grads
 from nnkit.optimizers import SGD
 
+from demo_checks import assert_refused_then_recovers
+
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
@@ -211,13 +213,8 @@ def test_divergence_is_reported_not_raised():
 
 
 def test_a_bad_value_reaches_the_output_area(demo):
-    demo.controls["init"].options = (*demo.controls["init"].options, "orthogonal")
-    demo.controls["init"].value = "orthogonal"
-    assert len(demo.errors) == 1 and "init must be one of" in demo.errors[0]
-    shown = "".join(o.get("text", "") for o in demo.output.outputs)
-    assert "ValueError" in shown
-    demo.controls["init"].value = "he_normal"  # keeps working
-    assert demo.state["init"] == "he_normal"
+    assert_refused_then_recovers(demo, "init", "orthogonal", "he_normal", error="init must be one of",
+                                 shown="ValueError")
     demo.errors.clear()
 
 
