@@ -83,9 +83,6 @@ def augmentation_explorer(*, max_shift: int = 1, max_degrees: float = 10.0, nois
     n_rows = check_int(n_rows, "n_rows", 1, 8)
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     seed = int(rng.integers(2**31 - 100))
-    X, y = load_digits(scale=False)
-    originals = np.stack([X[np.flatnonzero(y == d)[0]] for d in range(10)])  # the first of each digit
-
     wide = {"description_width": "6.5em"}
     controls = {
         "max_shift": widgets.IntSlider(value=max_shift, min=0, max=2, description="max shift", style=wide),
@@ -94,40 +91,54 @@ def augmentation_explorer(*, max_shift: int = 1, max_degrees: float = 10.0, nois
         "noise": widgets.FloatSlider(value=noise, min=0.0, max=4.0, step=0.25, description="noise", style=wide),
         "draw": widgets.IntSlider(value=0, min=0, max=19, description="draw", style=wide),
     }
+    explorer = _Explorer(controls, n_rows, seed)
+    return assemble(controls, explorer.fig, explorer.update, state=explorer.state)
 
-    fig = new_figure(figsize=(7.2, 0.62 * (n_rows + 1) + 0.9), dpi=80)
-    ax = fig.subplots()
-    image = ax.imshow(mosaic(np.zeros((n_rows + 1, 10, 64))), cmap="gray_r", vmin=0.0, vmax=16.0,
-                      interpolation="nearest")
-    image.set_cmap(image.cmap.with_extremes(bad="#cfdbe8"))
-    ax.set_xticks([c * (8 + GAP) + 3.5 for c in range(10)], [str(d) for d in range(10)])
-    ax.set_yticks([r * (8 + GAP) + 3.5 for r in range(n_rows + 1)],
-                  ["original"] + [f"augmented {r}" for r in range(1, n_rows + 1)])
-    ax.tick_params(length=0, labelsize=9)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title(" ", fontsize=9, y=1.0)  # a fixed place: no automatic placement on every draw
-    backdrop = Backdrop(fig, dynamic=[image, ax.title])
-    stacked = np.tile(originals, (n_rows, 1))  # (n_rows*10, 64): row r*10 + d is digit d
-    state: dict = {}
 
-    def update():
-        m = int(controls["max_shift"].value)
-        deg = float(controls["max_degrees"].value)
-        sigma = float(controls["noise"].value)
-        draw = int(controls["draw"].value)
-        gen_seed = seed + draw
-        out = augment(stacked, np.random.default_rng(gen_seed), max_shift=m, max_degrees=deg, noise=sigma)
+class _Explorer:
+    """The explorer's mosaic and its callback :meth:`update`."""
+
+    def __init__(self, controls: dict, n_rows: int, seed: int):
+        self.controls, self.n_rows, self.seed = controls, n_rows, seed
+        X, y = load_digits(scale=False)
+        self.originals = np.stack([X[np.flatnonzero(y == d)[0]] for d in range(10)])  # the first of each digit
+        self.stacked = np.tile(self.originals, (n_rows, 1))  # (n_rows*10, 64): row r*10 + d is digit d
+        self.state: dict = {}
+        self._figure()
+
+    def _figure(self) -> None:
+        n_rows = self.n_rows
+        fig = self.fig = new_figure(figsize=(7.2, 0.62 * (n_rows + 1) + 0.9), dpi=80)
+        ax = self.ax = fig.subplots()
+        self.image = ax.imshow(mosaic(np.zeros((n_rows + 1, 10, 64))), cmap="gray_r", vmin=0.0, vmax=16.0,
+                               interpolation="nearest")
+        self.image.set_cmap(self.image.cmap.with_extremes(bad="#cfdbe8"))
+        ax.set_xticks([c * (8 + GAP) + 3.5 for c in range(10)], [str(d) for d in range(10)])
+        ax.set_yticks([r * (8 + GAP) + 3.5 for r in range(n_rows + 1)],
+                      ["original"] + [f"augmented {r}" for r in range(1, n_rows + 1)])
+        ax.tick_params(length=0, labelsize=9)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_title(" ", fontsize=9, y=1.0)  # a fixed place: no automatic placement on every draw
+        self.backdrop = Backdrop(fig, dynamic=[self.image, ax.title])
+
+    def update(self) -> None:
+        c = self.controls
+        m = int(c["max_shift"].value)
+        deg = float(c["max_degrees"].value)
+        sigma = float(c["noise"].value)
+        draw = int(c["draw"].value)
+        gen_seed = self.seed + draw
+        out = augment(self.stacked, np.random.default_rng(gen_seed), max_shift=m, max_degrees=deg, noise=sigma)
         # the same draws as augment's, in its documented order (shifts, then angles), for the state
         again = np.random.default_rng(gen_seed)
-        shifts = again.integers(-m, m, size=(len(stacked), 2), endpoint=True)
-        angles = again.uniform(-deg, deg, size=len(stacked))
-        augmented = out.reshape(n_rows, 10, 64)
-        image.set_data(mosaic(np.concatenate([originals[None], augmented])))
-        ax.title.set_text(f"augment(X, rng, max_shift={m}, max_degrees={deg:g}, noise={sigma:g})   (draw {draw})")
-        state.update(max_shift=m, max_degrees=deg, noise=sigma, draw=draw, originals=originals, augmented=augmented,
-                     shifts=shifts.reshape(n_rows, 10, 2), angles=angles.reshape(n_rows, 10))
-        backdrop.ensure()
-        fig.canvas.draw_idle()
-
-    return assemble(controls, fig, update, state=state)
+        shifts = again.integers(-m, m, size=(len(self.stacked), 2), endpoint=True)
+        angles = again.uniform(-deg, deg, size=len(self.stacked))
+        augmented = out.reshape(self.n_rows, 10, 64)
+        self.image.set_data(mosaic(np.concatenate([self.originals[None], augmented])))
+        self.ax.title.set_text(f"augment(X, rng, max_shift={m}, max_degrees={deg:g}, noise={sigma:g})   (draw {draw})")
+        self.state.update(max_shift=m, max_degrees=deg, noise=sigma, draw=draw, originals=self.originals,
+                          augmented=augmented, shifts=shifts.reshape(self.n_rows, 10, 2),
+                          angles=angles.reshape(self.n_rows, 10))
+        self.backdrop.ensure()
+        self.fig.canvas.draw_idle()
