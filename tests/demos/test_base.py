@@ -115,3 +115,58 @@ def test_a_static_plot_after_a_demo_is_still_a_picture():
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     shown = [o for o in nb.cells[2].outputs if o.get("output_type") == "display_data"]
     assert shown and "image/png" in shown[0]["data"], nb.cells[2].outputs
+
+
+def test_assemble_observes_every_control_but_the_play_button():
+    play, step = play_controls(5)
+    controls = {"a": widgets.FloatSlider(value=0.0), "play": play, "step": step}
+    calls = []
+    fig = new_figure(figsize=(2, 2))
+    assemble(controls, fig, lambda: calls.append(1))
+    assert len(calls) == 1  # drawn once before it is shown
+    controls["a"].value = 0.5
+    controls["step"].value = 3
+    assert len(calls) == 3
+    controls["play"].value = 2  # the browser moves the step slider; the kernel draws for that
+    assert len(calls) == 3
+
+
+def test_memo_keeps_what_it_made_and_forgets_the_oldest_past_the_limit():
+    from nnkit.demos._base import memo
+
+    cache, made = {}, []
+
+    def make(k):
+        made.append(k)
+        return k * 10
+
+    assert [memo(cache, k, lambda k=k: make(k), limit=2) for k in (1, 2, 1, 3, 1)] == [10, 20, 10, 30, 10]
+    assert made == [1, 2, 3, 1] and list(cache) == [3, 1]  # 1 was the oldest when 3 came
+
+
+def test_busy_is_true_only_inside_its_block():
+    from nnkit.demos._base import Busy
+
+    busy = Busy()
+    assert not busy
+    with busy:
+        assert busy
+    assert not busy
+
+
+def test_show_frame_computes_what_is_shown_then_a_chunk_ahead():
+    from nnkit.demos._base import show_frame
+
+    class Run:
+        done = 0
+
+        def extend(self, last):
+            self.done = max(self.done, last + 1)
+
+    run = Run()
+    show_frame(run, 3, chunk=5)
+    assert run.done == 4  # a new run: exactly the frames up to the one shown
+    show_frame(run, 2, chunk=5)
+    assert run.done == 4  # computed already
+    show_frame(run, 4, chunk=5)
+    assert run.done == 9  # under way: five frames at a time

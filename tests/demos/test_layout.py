@@ -52,3 +52,34 @@ def test_contour_surface_draws_levels_marks_and_limits(make):
         assert gaps[0] < gaps[-1] and levels[0] > s.min_value
     for m, p in zip(markers, [*s.minima, *s.saddle_points]):
         np.testing.assert_allclose([m.get_xdata()[0], m.get_ydata()[0]], p)
+
+
+def test_loss_axis_is_a_log_gap_with_a_minimum_and_linear_without_and_loss_on_axis_clips_to_it():
+    from nnkit.demos._layout import LOSS_FLOOR, loss_axis, loss_on_axis
+
+    ax = new_figure().add_subplot()
+    loss_axis(ax, (2.0, 350.0), 1.0, log_label="gap", linear_label="f")
+    assert ax.get_yscale() == "log" and ax.get_ylim() == (LOSS_FLOOR, 1000.0) and ax.get_ylabel() == "gap"
+    np.testing.assert_array_equal(loss_on_axis(ax, np.array([1.0, 3.0, 1e9]), 1.0), [LOSS_FLOOR / 10, 2.0, 1e4])
+    loss_axis(ax, (-5.0, 5.0), None, log_label="gap", linear_label="f")
+    assert ax.get_yscale() == "linear" and ax.get_ylim() == pytest.approx((-5.8, 5.8)) and ax.get_ylabel() == "f"
+    np.testing.assert_allclose(loss_on_axis(ax, np.array([-100.0, 1.0, 100.0]), None), [-17.4, 1.0, 17.4])
+
+
+def test_clip_to_window_keeps_half_a_window_of_margin():
+    from nnkit.demos._layout import clip_to_window
+
+    path = np.array([[0.0, 0.0], [5.0, -9.0], [-1e9, 1e9]])
+    np.testing.assert_array_equal(clip_to_window(path, ((-1.0, 1.0), (0.0, 4.0))), [[0, 0], [2, -2], [-2, 6]])
+
+
+def test_nice_ceil_and_plane_grid():
+    from nnkit.demos._layout import nice_ceil, plane_grid
+
+    assert [nice_ceil(x) for x in (0.7, 1.0, 1.2, 2.5, 4.0, 6.0, 9.0, 1234.0)] == \
+        [0.75, 1.0, 1.5, 3.0, 5.0, 7.5, 10.0, 1500.0]
+    gx, gy = np.array([0.0, 1.0, 2.0]), np.array([10.0, 20.0])
+    grid = plane_grid(gx, gy)
+    assert grid.shape == (6, 2)
+    np.testing.assert_array_equal(grid[:, 0].reshape(2, 3), np.tile(gx, (2, 1)))  # row i of the image is gy[i]
+    np.testing.assert_array_equal(grid[:, 1].reshape(2, 3)[:, 0], gy)
