@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 MAX_LINES = 60
+FLOAT32_CAUSE = ("the error is at the level of float32 round-off (about 1e-7 relative): compute in float64, "
+                 "NumPy's default (look for astype(np.float32) or float32 arrays)")
 MAX_NAMES_SHOWN = 5  # forbidden functions named in a note
 MAX_HARD_FAILURES = 2  # cases that time out or crash before the rest of a check is skipped
 SHOWN_PER_CASE = 2  # message lines of a failed case after the first (which is shown in full)
@@ -386,14 +388,17 @@ def compare_close(name: str, got, expected, *, tol: float = 1e-9, scalar: bool =
     err = rel_error(a, expected)
     if err <= tol:
         return Part(True, name=name)
+    # an error at float32's round-off, where float64 is asked for: the numbers say float32
+    cause = FLOAT32_CAUSE if tol < 1e-7 and err <= 5e-7 else ""
     if a.ndim == 0:
         return Part(False, f"{name}: relative error {err:.2g} (expected <= {tol:g}): got {_fmt_val(a[()])}, "
-                           f"expected {_fmt_val(expected[()])}", name=name)
+                           f"expected {_fmt_val(expected[()])}", cause=cause, name=name)
     ix = np.unravel_index(int(np.argmax(np.abs(a - expected))), a.shape)
     return Part(
         False,
         f"{name}: relative error {err:.2g} at index {_fmt_index(ix)} (expected <= {tol:g}): "
         f"got {_fmt_val(a[ix])}, expected {_fmt_val(expected[ix])}",
+        cause=cause,
         name=name,
     )
 

@@ -42,6 +42,10 @@ def students():
     np.log(y_hat, out=y_hat)  # the right value, but the caller's predictions are overwritten
     return float(-np.mean(y * y_hat + (1 - y) * np.log1p(-np.exp(y_hat))))
 '''
+    float32_loss = '''def squared_loss(y_hat, y):
+    d = (np.asarray(y_hat) - np.asarray(y)).astype(np.float32)
+    return float(np.sum(d * d) / (2 * len(y)))
+'''
     return {
         "magics": (submission({
             "forward_solution": sol["forward_solution"] + "\n!echo hi\n%timeit forward(X_demo, params_demo)\n",
@@ -54,6 +58,8 @@ def students():
         }), {"three_layer_backward_cross_entropy": 0.0}),
         "mutate": (submission({"cross_entropy_loss_solution": mutating_loss}),
                    {"three_layer_cross_entropy_loss": h.PARTIAL}),
+        # float32 arithmetic: right to 7 digits, where the course asks for float64
+        "float32": (submission({"squared_loss_solution": float32_loss}), {"three_layer_squared_loss": 0.0}),
     }
 
 
@@ -120,8 +126,14 @@ def test_a_changed_argument_is_named(graded):
 def test_validate_agrees_with_autograde_on_the_visible_cases(graded):
     g, cases, validated = graded
     expected = {"magics": set(), "slow": {"three_layer_backward_cross_entropy"},
-                "mutate": {"three_layer_cross_entropy_loss"}}
+                "mutate": {"three_layer_cross_entropy_loss"}, "float32": {"three_layer_squared_loss"}}
     for student in cases:
         grader = _visible_failures_autograde(g.course, student)
         assert grader == expected[student], (student, grader)
         assert _visible_failures_validate(validated[student]) == grader, (student, validated[student])
+
+
+def test_float32_arithmetic_is_named_as_the_cause(graded):
+    g, _, _ = graded
+    text = " ".join(h.feedback_text(g.course, "float32", A, NB).split())
+    assert "the error is at the level of float32 round-off" in text

@@ -1,4 +1,5 @@
 """``nngrader.verdict``: how a check's cases become a test cell's score and diagnosis."""
+import numpy as np
 import pytest
 
 from nngrader.sandbox import Outcome
@@ -43,3 +44,12 @@ def test_cell_score_bounds():
     assert cell_score(-0.1, 2.0) == 0.0
     assert cell_score(2.0000001, 2.0) == 2.0
     assert cell_score(1.996, 2.0) == 1.99
+
+
+def test_float32_round_off_is_named_only_when_the_error_is_that_small():
+    from nngrader.verdict import FLOAT32_CAUSE, compare_close
+
+    x = np.linspace(0.1, 1.0, 7)
+    assert compare_close("v", x.astype(np.float32), x, tol=1e-9).cause == FLOAT32_CAUSE
+    assert compare_close("v", x * 1.01, x, tol=1e-9).cause == ""  # a real error, not round-off
+    assert compare_close("v", x.astype(np.float32), x, tol=1e-6).ok  # where float32 is enough, it passes

@@ -269,7 +269,7 @@ def _loss_judge(loss: str):
         expected = ref_fn(y_hat, y)
         part = compare_close("loss", value, expected, tol=1e-9, scalar=True)
         if not part.ok:
-            part.cause = _ratio_hint(value, expected, y.shape[0], loss)
+            part.cause = _ratio_hint(value, expected, y.shape[0], loss) or part.cause
         return [part]
 
     return judge

@@ -82,7 +82,7 @@ def drop_judge(case, value):
         if not part.ok:
             o, _ = as_numeric(out, "out")
             if o is not None and o.shape == x.shape:
-                part.cause = _scale_hint(x, o.astype(np.float64), given, p_drop)
+                part.cause = _scale_hint(x, o.astype(np.float64), given, p_drop) or part.cause
         return [part, compare_exact("mask (should be the mask you were given)", mask, given)]
     # drawn from rng: check the relation out = x * mask / (1 - p_drop) and how many are kept
     m, why = as_numeric(mask, "mask")
@@ -100,7 +100,7 @@ def drop_judge(case, value):
     if not rel.ok:
         o, _ = as_numeric(out, "out")
         if o is not None and o.shape == x.shape:
-            rel.cause = _scale_hint(x, o.astype(np.float64), keep, p_drop)
+            rel.cause = _scale_hint(x, o.astype(np.float64), keep, p_drop) or rel.cause
     n = keep.size
     frac = keep.mean()
     sd = np.sqrt(max(p_drop * (1 - p_drop), 1e-12) / n)

@@ -148,7 +148,7 @@ def ng_judge(case, value):
     ref = gc.numerical_gradient(fn, np.array(x, dtype=np.float64), h=h)
     grad = compare_close("grad", value["grad"], ref, tol=1e-8)
     if not grad.ok:
-        grad.cause = _ng_cause(recipe, x, h, value["grad"], probes, ref)
+        grad.cause = _ng_cause(recipe, x, h, value["grad"], probes, ref) or grad.cause
     msg, cause = _restore_note(x, value["x_after"], probes)
     if not msg and probes.get("calls", 0) < x.size:  # x comes back untouched because it was never probed
         msg = (f"f was called {probes.get('calls', 0)} times for an x of {x.size} entries: x came back "
