@@ -12,7 +12,7 @@ What it does:
    for every assignment with a spec, a solution and a release (found, not listed: ``01``-``07``
    today, ``07_gradient_checker`` included): most students hand in the solution with small
    variations of their own (an extra comment, a scratch cell, a debugging print, blank lines), some
-   hand in a plausible wrong answer (the wrong answers of ``tests/test_grading_*.py``, or one
+   hand in a plausible wrong answer (the end-to-end tests' wrong answers, ``tests/grading_cases/``, or one
    function left unimplemented), and a couple hand in the release untouched. Who gets what is
    seeded: every run grades the same class.
 2. For each jail mode (on, off) and worker count (1 and 2) it copies the course to a fresh temporary folder (fresh
@@ -73,15 +73,17 @@ def assignments_with_notebooks() -> list[tuple[str, str]]:
 
 def wrong_answers(assignment: str, notebook: str) -> list[dict]:
     """Plausible wrong answers as ``{grade_id: source}`` overrides: the end-to-end tests' WRONG cases
-    when their module imports, plus every solution cell left unimplemented (as in the release)."""
+    when their module imports (``tests/grading_cases/a<assignment>.py``, or the assignment's own
+    ``tests/test_grading_<NN>.py``), plus every solution cell left unimplemented (as in the release)."""
     out = []
-    module = "test_grading_pilot" if assignment == "01_perceptron" else f"test_grading_{assignment[:2]}"
-    try:
-        mod = importlib.import_module(module)
+    for module in (f"grading_cases.a{assignment}", f"test_grading_{assignment[:2]}"):
+        try:
+            mod = importlib.import_module(module)
+        except Exception:  # the benchmark does not depend on the tests' details
+            continue
         if getattr(mod, "A", None) == assignment:
             out += [over for over, *_ in getattr(mod, "WRONG", {}).values()]
-    except Exception:  # the benchmark does not depend on the tests' details
-        pass
+            break
     release = {c.metadata["nbgrader"]["grade_id"]: c.source for c in h.release(assignment, notebook).cells
                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
     out += [{gid: src} for gid, src in sorted(release.items())]

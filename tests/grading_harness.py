@@ -7,12 +7,14 @@ command line (:func:`nbgrader`), then read the scores from the gradebook (:func:
 and the diagnoses from the feedback HTML (:func:`feedback_text`). :func:`autograde_class` does all
 of that in one call.
 
-Test modules bind the assignment once, for example::
+The students of assignments 01-06 are data, in ``tests/grading_cases/`` (one module per assignment);
+``tests/test_grading_end_to_end.py`` grades them all. A test module of its own binds the assignment
+once, for example::
 
     from functools import partial
     import grading_harness as h
 
-    A, NB = "01_perceptron", "perceptron"
+    A, NB = "07_gradient_checker", "gradient_checker"
     submission = partial(h.submission, A, NB)
 
 pytest puts ``tests/`` on ``sys.path`` (rootdir-relative "prepend" import mode: the folder has a
@@ -33,12 +35,14 @@ from pathlib import Path
 
 import nbformat
 
+from nngrader import specs
 from nngrader.course import course_settings, gradebook
 
 __all__ = [
-    "ROOT", "COURSE_ID", "PARTIAL",
+    "ROOT", "COURSE_ID", "PARTIAL", "EVERY_CELL", "UNANSWERED", "full_points",
     "nbgrader", "new_course",
     "solution_sources", "release", "submission", "cell_index", "unimplemented",
+    "patch_the_checker", "endless_loop", "ends_its_process", "tamper_test_cells", "kill_kernel_after",
     "write_submission", "run_grade_all", "grades_csv",
     "gradebook_scores", "feedback_text", "autograde_class", "GradedClass",
     "assert_points", "assert_verdict_outputs",
@@ -47,6 +51,8 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_ID = course_settings(ROOT)[0]  # nbgrader_config.py says it; never repeated here
 PARTIAL = "partial"  # an expected score strictly between 0 and the cell's points
+EVERY_CELL = "*"  # in an expected score dict: the score of every autograded cell not listed
+UNANSWERED = None  # overrides of a submission that fills in nothing: the release's solution cells
 
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", flags=re.M)
 
@@ -91,6 +97,12 @@ def new_course(tmp: Path, with_release=True, *, assignments=None, name="course")
     return course
 
 
+def full_points(assignment) -> dict:
+    """``{grade_id: points}`` of every autograded cell: the spec states them once (the notebook's
+    metadata must agree, see ``tests/test_grading_sandbox.py``)."""
+    return {gid: float(chk.points) for gid, chk in specs.load(assignment).items()}
+
+
 # --- synthetic students --------------------------------------------------------------------------
 def solution_sources(assignment, notebook) -> dict:
     """``{grade_id: source}`` of every solution cell (code and written answers), markers removed."""
@@ -128,6 +140,44 @@ def cell_index(nb, grade_id):
     return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+# --- tampering attempts (a) to (d), which every class makes --------------------------------------
+def patch_the_checker(nnkit_patch: str, signature: str, *, base: str = "", value: str = "") -> str:
+    """Tamper case (a): a solution cell that monkeypatches numpy's comparisons, the checker and
+    nnkit's reference (``nnkit_patch``: its imports and assignments), then defines ``signature`` to
+    return ``AlwaysRight(value)``, an object (subclassing ``base``) equal to anything."""
+    return f'''
+import numpy, nngrader, nngrader.check, nngrader.verdict
+numpy.allclose = numpy.array_equal = lambda *a, **k: True
+numpy.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None
+nngrader.check = nngrader.check.check = check = lambda *a, **k: None
+nngrader.verdict.run_check = nngrader.verdict.compare_close = lambda *a, **k: None
+{nnkit_patch.strip()}
+
+class AlwaysRight{f"({base})" if base else ""}:
+    def __eq__(self, other):
+        return True
+    __ne__ = lambda self, other: False
+
+def {signature}:
+    return AlwaysRight({value})
+'''
+
+
+def endless_loop(cell: str, signature: str, grade_id: str) -> tuple:
+    """Tamper case (c), as a student ``(overrides, expect, diagnoses)``: solution ``cell`` defines
+    ``signature`` as an endless loop; its test ``grade_id`` scores 0 and the feedback says why."""
+    name = signature.split("(")[0]
+    return ({cell: f"def {signature}:\n    while True:\n        pass\n"}, {grade_id: 0.0},
+            [f"{name} did not return within 4 s (an endless loop?)"])
+
+
+def ends_its_process(cell: str, signature: str, grade_id: str, *, also=None) -> tuple:
+    """Tamper case (d), as a student: solution ``cell`` defines ``signature`` to end the process it
+    runs in (``also``: more overrides); its test ``grade_id`` scores 0 and the feedback says why."""
+    name = signature.split("(")[0]
+    return ({cell: f"import os\ndef {signature}:\n    os._exit(1)\n", **(also or {})}, {grade_id: 0.0},
+            [f"{name} ended the process it ran in"])
+
 
 def tamper_test_cells(nb, *, delete: str, rewrite: str, strip: str):
     """Tamper case (b): delete one test cell, rewrite another to print a pass and its full points,
@@ -147,6 +197,7 @@ def kill_kernel_after(nb, grade_id: str):
     """Tamper case (d): a top-level cell, right after this test cell, that kills its own kernel."""
     kill = nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
     nb.cells.insert(cell_index(nb, grade_id) + 1, kill)
+
 
 def unimplemented(signature):
     """A solution cell left as the release has it: ``def signature: raise NotImplementedError()``."""
@@ -222,10 +273,11 @@ def autograde_class(tmp, assignment, notebook, notebooks: dict, grade_ids, *, ne
 # --- assertions shared by the assignments' end-to-end tests --------------------------------------
 def assert_points(scores, manual, student, expect, full):
     """Every autograded cell of ``full`` (``{grade_id: points}``) scored as ``expect`` says
-    (``{grade_id: points | PARTIAL}``; cells not listed get full points), none left for manual grading."""
+    (``{grade_id: points | PARTIAL}``; cells not listed get ``expect[EVERY_CELL]`` if given, else
+    full points), none left for manual grading."""
     for gid, pts in full.items():
         got = scores[student, gid]
-        want = expect.get(gid, pts)
+        want = expect.get(gid, expect.get(EVERY_CELL, pts))
         if want == PARTIAL:
             assert 0 < got < pts, (gid, got)
         else:
