@@ -15,7 +15,11 @@ import pytest
 
 import grading_harness as h
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, find_chromium, unavailable
-from test_grading_02 import A, NB, TAMPER, WRONG, release, submission
+import grading_cases
+
+CASES = grading_cases.load("02_three_layer")
+A, NB, TAMPER, WRONG = CASES.A, CASES.NB, CASES.TAMPER, CASES.WRONG
+release, submission = CASES.release, CASES.submission
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,10 @@ import pytest
 
 import grading_harness as h
 from grading_harness import nbgrader, new_course
-from test_grading_pilot import A, NB, WRONG, submission
+import grading_cases
+
+CASES = grading_cases.load("01_perceptron")
+A, NB, WRONG, submission = CASES.A, CASES.NB, CASES.WRONG, CASES.submission
 
 pytestmark = pytest.mark.slow
 TOTAL_AUTO = 11.0

@@ -42,7 +42,8 @@ Adding an assignment
 3. ``nbgrader generate_assignment <assignment> --force`` and commit ``assignments/<assignment>/``.
    ``tests/test_grading_sandbox.py`` then checks that specs and test cells agree (ids, points)
    and that the solution passes the hidden cases for many secrets; add end-to-end cases for the
-   assignment's typical mistakes like ``tests/test_grading_pilot.py`` does.
+   assignment's typical mistakes to ``tests/grading_cases/`` (one data module per assignment, graded by
+   ``tests/test_grading_end_to_end.py``).
 
 Seeds
 -----
