@@ -37,6 +37,8 @@ __all__ = [
     "compare_close",
     "gradient_parts",
     "as_numeric",
+    "matches",
+    "shape_text",
     "quiet",
 ]
 
@@ -320,6 +322,26 @@ def as_numeric(value, name: str):
     if a.dtype.kind not in "biuf":
         return None, Part(False, f"{name}: got {type(value).__name__} data that is not numeric", name=name)
     return a, None
+
+
+def matches(a, b, tol: float = 1e-7) -> bool:
+    """Same shape, finite, and ``rel_error(a, b) <= tol``; False for anything that is not numeric.
+
+    For a judge's "does the student's answer equal this variant?" (a slip it can then name).
+    """
+    from nnkit.gradcheck import rel_error
+
+    try:
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and rel_error(a, b) <= tol
+
+
+def shape_text(shape) -> str:
+    """``(3,)``, ``(2, 4)``: a shape as Python writes it."""
+    return "(" + ", ".join(str(int(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _fmt_index(ix) -> str:

@@ -45,7 +45,7 @@ __all__ = [
     "patch_the_checker", "endless_loop", "ends_its_process", "tamper_test_cells", "kill_kernel_after",
     "write_submission", "run_grade_all", "grades_csv",
     "gradebook_scores", "feedback_text", "autograde_class", "GradedClass",
-    "assert_points", "assert_verdict_outputs",
+    "assert_points", "assert_verdict_outputs", "autograde_visible_failures", "validate_failures",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,3 +295,24 @@ def assert_verdict_outputs(course, assignment, notebook, students, full):
         for c in tests:
             assert [o.output_type for o in c.outputs] == ["stream", "execute_result"], student
             assert c.outputs[0].name == "stdout"
+
+
+# --- one verdict: which test cells failed their visible cases, for autograde and for validate ---------
+def autograde_visible_failures(course, assignment, notebook, student) -> set:
+    """Test cells whose visible cases did not all pass, from the verdicts autograde stored in the
+    autograded notebook (``metadata.nngrader``)."""
+    nb = nbformat.read(Path(course) / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
+    failed = set()
+    for cell in nb.cells:
+        record = cell.metadata.get("nngrader")
+        if record and any(c["kind"] == "visible" and c["fraction"] < 1 for c in record["cases"]):
+            failed.add(record["grade_id"])
+    return failed
+
+
+def validate_failures(out: str, grade_ids) -> set:
+    """Test cells ``nbgrader validate`` reported as failing (it prints each failing cell's source)."""
+    if "Success! Your notebook passes all the tests." in out:
+        return set()
+    assert "VALIDATION FAILED" in out, out
+    return {gid for gid in grade_ids if re.search(rf'check\("{gid}"', out)}

@@ -13,10 +13,8 @@ students write them, plus one whose answer is too slow:
 ``nbgrader validate`` (the visible cases in the student's kernel) must then agree with autograde on
 which test cells pass their visible cases.
 """
-import re
 from functools import partial
 
-import nbformat
 import pytest
 
 import grading_harness as h
@@ -81,25 +79,6 @@ def graded(tmp_path_factory):
     return h.GradedClass(course, scores, manual, None), cases, validated
 
 
-def _visible_failures_autograde(course, student):
-    """Test cells whose visible cases did not all pass, from the verdicts autograde stored."""
-    nb = nbformat.read(course / "autograded" / student / A / f"{NB}.ipynb", as_version=4)
-    failed = set()
-    for cell in nb.cells:
-        record = cell.metadata.get("nngrader")
-        if record and any(c["kind"] == "visible" and c["fraction"] < 1 for c in record["cases"]):
-            failed.add(record["grade_id"])
-    return failed
-
-
-def _visible_failures_validate(out):
-    """Test cells ``nbgrader validate`` reported as failing (it prints each failing cell's source)."""
-    if "Success! Your notebook passes all the tests." in out:
-        return set()
-    assert "VALIDATION FAILED" in out, out
-    return {gid for gid in FULL if re.search(rf'check\("{gid}"', out)}
-
-
 def test_points_for_magic_answers_slow_cells_and_changed_arguments(graded):
     g, cases, _ = graded
     for student, (_, expect) in cases.items():
@@ -128,9 +107,9 @@ def test_validate_agrees_with_autograde_on_the_visible_cases(graded):
     expected = {"magics": set(), "slow": {"three_layer_backward_cross_entropy"},
                 "mutate": {"three_layer_cross_entropy_loss"}, "float32": {"three_layer_squared_loss"}}
     for student in cases:
-        grader = _visible_failures_autograde(g.course, student)
+        grader = h.autograde_visible_failures(g.course, A, NB, student)
         assert grader == expected[student], (student, grader)
-        assert _visible_failures_validate(validated[student]) == grader, (student, validated[student])
+        assert h.validate_failures(validated[student], FULL) == grader, (student, validated[student])
 
 
 def test_float32_arithmetic_is_named_as_the_cause(graded):

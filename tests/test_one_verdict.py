@@ -12,7 +12,6 @@ Per assignment, one autograde run and one validate per notebook, for three stude
 Autograde's side comes from the verdicts stored in the autograded notebook (which visible cases
 failed); validate's from the test cells it reports as failing.
 """
-import re
 
 import nbformat
 import pytest
@@ -70,27 +69,10 @@ def graded(request, tmp_path_factory):
     return course, assignment, notebook, grade_ids, validated
 
 
-def _autograde_visible_failures(course, assignment, notebook, student):
-    nb = nbformat.read(course / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
-    failed = set()
-    for cell in nb.cells:
-        record = cell.metadata.get("nngrader")
-        if record and any(c["kind"] == "visible" and c["fraction"] < 1 for c in record["cases"]):
-            failed.add(record["grade_id"])
-    return failed
-
-
-def _validate_failures(out, grade_ids):
-    if "Success! Your notebook passes all the tests." in out:
-        return set()
-    assert "VALIDATION FAILED" in out, out
-    return {gid for gid in grade_ids if re.search(rf'check\("{gid}"', out)}
-
-
 @pytest.mark.parametrize("student", ["solution", "release", "unusual"])
 def test_validate_and_autograde_agree_on_the_visible_cases(graded, student):
     course, assignment, notebook, grade_ids, validated = graded
-    grader = _autograde_visible_failures(course, assignment, notebook, student)
+    grader = h.autograde_visible_failures(course, assignment, notebook, student)
     want = set(grade_ids) if student == "release" else set()
     assert grader == want, (assignment, student, grader)
-    assert _validate_failures(validated[student], grade_ids) == grader, (assignment, student, validated[student][-3000:])
+    assert h.validate_failures(validated[student], grade_ids) == grader, (assignment, student, validated[student][-3000:])

@@ -32,6 +32,8 @@ from nnkit.layers import dense_forward
 
 from . import Case, Check
 from ..verdict import Part, as_numeric, compare_close, gradient_parts
+from ..verdict import matches as _close
+from ..verdict import shape_text as _shape
 
 PARAM_SHAPES = {"W1": (2, 1), "b1": (1,), "W2": (1, 2), "b2": (2,)}
 SLIDE_Z = np.array([1.1, 2.2, 0.2, -1.7])  # slide 003's softmax example
@@ -86,18 +88,7 @@ SOFTMAX_FORBIDDEN = (
 )
 
 
-def _shape(s) -> str:
-    return "(" + ", ".join(str(int(d)) for d in s) + ("," if len(s) == 1 else "") + ")"
 
-
-def _close(a, b, tol: float = 1e-7) -> bool:
-    """Same shape and ``rel_error <= tol``; False for anything that is not a finite numeric array."""
-    try:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and rel_error(a, b) <= tol
 
 
 def _add(part: Part, note: str) -> Part:

@@ -49,6 +49,13 @@ _TRAIN_FORBIDDEN = defined_in(*nnkit_modules_except("nnkit.datasets", "nnkit.act
 
 _INIT_FORBIDDEN = defined_in("nnkit.initializers") + ("nnkit.layers:Dense.__init__",)
 
+_DROPOUT_BACKWARD_FORBIDDEN = ("nnkit.layers:dropout_backward", "nnkit.layers:Dropout.backward",
+                               "nnkit.layers:dropout_forward") + GRADCHECK
+_BN_FORWARD_FORBIDDEN = ("nnkit.normalization:batchnorm_forward", "nnkit.normalization:BatchNorm.forward",
+                         "nnkit.normalization:layernorm_forward", "nnkit.normalization:LayerNorm.forward")
+_BN_BACKWARD_FORBIDDEN = ("nnkit.normalization:batchnorm_backward", "nnkit.normalization:BatchNorm.backward",
+                          "nnkit.normalization:layernorm_backward", "nnkit.normalization:LayerNorm.backward") + GRADCHECK
+
 CHECKS = [
     Check(grade_id="training_l2_grad", functions=("l2_grad",), points=2, visible=pen_visible, hidden=pen_hidden,
           judge=penalty_judge("l2"), forbidden=("nnkit.regularization:l2_grad", "nnkit.regularization:l1_grad",
@@ -59,40 +66,12 @@ CHECKS = [
     Check(grade_id="training_dropout_forward", functions=("dropout_forward",), points=2, visible=drop_visible,
           hidden=drop_hidden, judge=drop_judge, forbidden=("nnkit.layers:dropout_forward",
           "nnkit.layers:Dropout.forward"), timeout=4),
-    Check(
-        grade_id="training_dropout_backward",
-        functions=("dropout_backward",),
-        points=1,
-        visible=dropb_visible,
-        hidden=dropb_hidden,
-        judge=dropb_judge,
-        forbidden=("nnkit.layers:dropout_backward", "nnkit.layers:Dropout.backward", "nnkit.layers:dropout_forward")
-        + GRADCHECK,
-        timeout=4,
-    ),
-    Check(
-        grade_id="training_batchnorm_forward",
-        functions=("batchnorm_forward",),
-        points=2,
-        visible=bnf_visible,
-        hidden=bnf_hidden,
-        judge=bnf_judge,
-        forbidden=("nnkit.normalization:batchnorm_forward", "nnkit.normalization:BatchNorm.forward",
-                   "nnkit.normalization:layernorm_forward", "nnkit.normalization:LayerNorm.forward"),
-        timeout=4,
-    ),
-    Check(
-        grade_id="training_batchnorm_backward",
-        functions=("batchnorm_backward",),
-        points=3,
-        visible=bnb_visible,
-        hidden=bnb_hidden,
-        judge=bnb_judge,
-        forbidden=("nnkit.normalization:batchnorm_backward", "nnkit.normalization:BatchNorm.backward",
-                   "nnkit.normalization:layernorm_backward", "nnkit.normalization:LayerNorm.backward")
-        + GRADCHECK,
-        timeout=4,
-    ),
+    Check(grade_id="training_dropout_backward", functions=("dropout_backward",), points=1, visible=dropb_visible,
+          hidden=dropb_hidden, judge=dropb_judge, forbidden=_DROPOUT_BACKWARD_FORBIDDEN, timeout=4),
+    Check(grade_id="training_batchnorm_forward", functions=("batchnorm_forward",), points=2, visible=bnf_visible,
+          hidden=bnf_hidden, judge=bnf_judge, forbidden=_BN_FORWARD_FORBIDDEN, timeout=4),
+    Check(grade_id="training_batchnorm_backward", functions=("batchnorm_backward",), points=3, visible=bnb_visible,
+          hidden=bnb_hidden, judge=bnb_judge, forbidden=_BN_BACKWARD_FORBIDDEN, timeout=4),
     Check(grade_id="training_xavier_uniform", functions=("xavier_uniform",), points=2, visible=init_visible,
           hidden=init_hidden, judge=init_judge("xavier"), forbidden=_INIT_FORBIDDEN, timeout=4),
     Check(grade_id="training_he_normal", functions=("he_normal",), points=2, visible=init_visible,

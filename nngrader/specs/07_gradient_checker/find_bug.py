@@ -11,7 +11,8 @@ from ... import planted
 from .. import Case
 from ...verdict import Part
 
-from ._common import DRIVER_CHANGED, H, THRESHOLD, _close, _fmt, _report
+from ._common import DRIVER_CHANGED, H, THRESHOLD, _fmt, _report
+from ...verdict import matches as _close
 from .layers import FLOAT32, SHAPE, _act, _dense, _error_cause, _loss
 
 

@@ -9,7 +9,9 @@ from ... import planted
 from .. import Case
 from ...verdict import Part, as_numeric, compare_close
 
-from ._common import DRIVER_CHANGED, H, _close, _report, _shape
+from ._common import DRIVER_CHANGED, H, _report
+from ...verdict import matches as _close
+from ...verdict import shape_text as _shape
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import numpy as np
 from .. import Case
 from ...verdict import Part, as_numeric, compare_close
 
-from ._common import DRIVER_CHANGED, FLOOR, _close, _report, _shape
+from ._common import DRIVER_CHANGED, FLOOR, _report
+from ...verdict import matches as _close
+from ...verdict import shape_text as _shape
 from .numerical import _random_shape
 
 
