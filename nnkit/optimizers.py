@@ -32,9 +32,11 @@ Conventions (texts disagree; nnkit follows PyTorch and names the alternatives)
 Every step checks its input first and then updates, so a bad gradient (wrong keys, wrong shape,
 NaN/Inf) raises before anything is changed: that contract is the base class
 :class:`~nnkit.optimizer_base.Optimizer`.  Each optimizer below states its update rule once, in
-``_update(p, g, t, *slot_arrays)`` for one parameter array; the arithmetic is done in place with
-``out=`` in one scratch array, so float32 parameters stay float32 and a step costs about as much
-as a hand-fused NumPy update.  :func:`optimize_path` and :func:`nesterov_sutskever_path` (from
+``_update(p, g, t, *slot_arrays)`` for one parameter array, written as the formula itself; the
+parameter and the state arrays are updated in place (``p -= ...``, ``s *= ...``), so float32
+parameters stay float32.  Adam, the step ``make bench`` times, is the one exception: it works in
+one scratch array with ``out=`` (12 elementwise passes, about as much as a hand-fused NumPy
+update) and states its formula beside the lines.  :func:`optimize_path` and :func:`nesterov_sutskever_path` (from
 :mod:`nnkit.trajectories`) run an optimizer on a gradient function, for loss-surface demos.
 """
 from __future__ import annotations
@@ -204,10 +206,7 @@ class Nesterov(Optimizer):
     def _update(self, p, g, t, v):
         v *= self.mu
         v += g
-        d = np.multiply(v, self.mu)  # d = g + mu * v, built in one scratch array
-        d += g
-        d *= self.lr
-        p -= d
+        p -= self.lr * (g + self.mu * v)
 
 
 class Adagrad(Optimizer):
@@ -250,13 +249,8 @@ class Adagrad(Optimizer):
         return {key: self.lr / (np.sqrt(G) + self.eps) for key, G in state["sum_sq"].items()}
 
     def _update(self, p, g, t, G):
-        d = np.multiply(g, g)
-        G += d
-        np.sqrt(G, out=d)
-        d += self.eps
-        np.divide(g, d, out=d)
-        d *= self.lr
-        p -= d
+        G += g**2
+        p -= self.lr * g / (np.sqrt(G) + self.eps)
 
 
 class RMSprop(Optimizer):
@@ -294,15 +288,9 @@ class RMSprop(Optimizer):
         return {"lr": self.lr, "beta": self.beta, "eps": self.eps}
 
     def _update(self, p, g, t, s):
-        d = np.multiply(g, g)
-        d *= 1.0 - self.beta
         s *= self.beta
-        s += d
-        np.sqrt(s, out=d)
-        d += self.eps
-        np.divide(g, d, out=d)
-        d *= self.lr
-        p -= d
+        s += (1.0 - self.beta) * g**2
+        p -= self.lr * g / (np.sqrt(s) + self.eps)
 
 
 class Adadelta(Optimizer):
@@ -345,22 +333,12 @@ class Adadelta(Optimizer):
 
     def _update(self, p, g, t, s, u):
         rho, eps = self.rho, self.eps
-        d = np.multiply(g, g)
-        d *= 1.0 - rho
         s *= rho
-        s += d
-        np.add(s, eps, out=d)
-        np.sqrt(d, out=d)  # d = sqrt(s + eps)
-        delta = np.add(u, eps)
-        np.sqrt(delta, out=delta)
-        delta /= d
-        delta *= g  # delta = sqrt(u + eps) / sqrt(s + eps) * g
-        np.multiply(delta, delta, out=d)
-        d *= 1.0 - rho
+        s += (1.0 - rho) * g**2
+        delta = np.sqrt(u + eps) / np.sqrt(s + eps) * g
         u *= rho
-        u += d
-        delta *= self.lr
-        p -= delta
+        u += (1.0 - rho) * delta**2
+        p -= self.lr * delta
 
 
 class Adam(Optimizer):
@@ -557,9 +535,7 @@ class Rprop(Optimizer):
         np.clip(step_size, self.step_sizes[0], self.step_sizes[1], out=step_size)
         prev[...] = g
         prev[flipped] = 0.0  # after a flip the gradient counts as 0: no move, no change next time
-        d = np.sign(prev)
-        d *= step_size
-        p -= d
+        p -= np.sign(prev) * step_size
 
 
 def _pair(value, name: str) -> tuple[float, float]:
