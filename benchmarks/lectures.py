@@ -254,58 +254,71 @@ def _pct(values, q) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def report_lectures(rows: list[dict]) -> tuple[bool, bool]:
-    print(f"\nLectures: headless execution with nbclient (target: at most {LECTURE_TARGET_S:.0f} s each)")
-    head = f"{'lecture':<34} {'total s':>8} {'cells s':>8} {'slowest cell':>14} {'ratio':>7} | target"
+def _table(title: str, head: str, rows: list[dict], print_row) -> tuple[bool, bool]:
+    """Print ``title``, the column heads ``head`` and a rule as wide as its first line, then every
+    row with ``print_row(row) -> (met its target, failed)``; return (every target met, a row failed)."""
+    print(title)
     print(head)
-    print("-" * len(head))
+    print("-" * len(head.splitlines()[0]))
     met, failed = True, False
-    for r in rows:
-        if r["error"]:
-            failed = True
-            print(f"{r['name']:<34} {r['total']:8.1f} {'':>8} {'':>14} {'':>7} | FAILED: {r['error'][:300]}")
-            continue
-        ok = r["total"] <= LECTURE_TARGET_S
-        met &= ok
-        sec, idx = r["slowest"]
-        slowest = f"{sec:.1f} (#{idx})" if idx is not None else "-"
-        print(f"{r['name']:<34} {r['total']:8.1f} {r['cells']:8.1f} {slowest:>14} "
-              f"{r['total'] / LECTURE_TARGET_S:6.2f}x | {_verdict(ok)}")
+    for row in rows:
+        row_met, row_failed = print_row(row)
+        met &= row_met
+        failed |= row_failed
     return met, failed
 
 
+def report_lectures(rows: list[dict]) -> tuple[bool, bool]:
+    head = f"{'lecture':<34} {'total s':>8} {'cells s':>8} {'slowest cell':>14} {'ratio':>7} | target"
+    return _table(f"\nLectures: headless execution with nbclient (target: at most {LECTURE_TARGET_S:.0f} s each)",
+                  head, rows, _lecture_row)
+
+
+def _lecture_row(r: dict) -> tuple[bool, bool]:
+    if r["error"]:
+        print(f"{r['name']:<34} {r['total']:8.1f} {'':>8} {'':>14} {'':>7} | FAILED: {r['error'][:300]}")
+        return True, True
+    ok = r["total"] <= LECTURE_TARGET_S
+    sec, idx = r["slowest"]
+    slowest = f"{sec:.1f} (#{idx})" if idx is not None else "-"
+    print(f"{r['name']:<34} {r['total']:8.1f} {r['cells']:8.1f} {slowest:>14} "
+          f"{r['total'] / LECTURE_TARGET_S:6.2f}x | {_verdict(ok)}")
+    return ok, False
+
+
 def report_demos(rows: list[dict]) -> tuple[bool, bool]:
-    print(f"\nDemo callbacks: control.value = v, then demo.render() "
-          f"(target: median < {CALLBACK_TARGET_MS:.0f} ms per control)")
     head = (f"{'demo / control':<30} {'moves':>5} {'compute':>8} {'redraw':>7} {'median':>7} "
-            f"{'p90':>7} {'max':>7} {'ratio':>6} | target")
-    print(head + "\n" + f"{'':<30} {'':>5} {'ms':>8} {'ms':>7} {'ms':>7} {'ms':>7} {'ms':>7}")
-    print("-" * len(head))
+            f"{'p90':>7} {'max':>7} {'ratio':>6} | target\n"
+            f"{'':<30} {'':>5} {'ms':>8} {'ms':>7} {'ms':>7} {'ms':>7} {'ms':>7}")
+    return _table(f"\nDemo callbacks: control.value = v, then demo.render() "
+                  f"(target: median < {CALLBACK_TARGET_MS:.0f} ms per control)", head, rows, _demo_rows)
+
+
+def _demo_rows(d: dict) -> tuple[bool, bool]:
+    """The demo's row (all its controls together), then one row per control."""
+    if d["error"]:
+        print(f"{d['name']:<30} FAILED to build:\n{d['error']}")
+        return True, True
     met, failed = True, False
-    for d in rows:
-        if d["error"]:
-            failed = True
-            print(f"{d['name']:<30} FAILED to build:\n{d['error']}")
+    overall = statistics.median(d["all_ms"]) if d["all_ms"] else float("nan")
+    print(f"{d['name']:<30} {len(d['all_ms']):5d} {'':>8} {'':>7} {overall:7.1f} "
+          f"{_pct(d['all_ms'], 90):7.1f} {max(d['all_ms'], default=float('nan')):7.1f} "
+          f"{overall / CALLBACK_TARGET_MS:5.2f}x | (all controls; built in {d['build_s']:.2f} s)")
+    for c in d["controls"]:
+        label = f"  {c.name}"
+        if c.skipped:
+            print(f"{label:<30} {'-':>5}   not moved: {c.skipped} ({c.kind})")
             continue
-        overall = statistics.median(d["all_ms"]) if d["all_ms"] else float("nan")
-        print(f"{d['name']:<30} {len(d['all_ms']):5d} {'':>8} {'':>7} {overall:7.1f} "
-              f"{_pct(d['all_ms'], 90):7.1f} {max(d['all_ms'], default=float('nan')):7.1f} "
-              f"{overall / CALLBACK_TARGET_MS:5.2f}x | (all controls; built in {d['build_s']:.2f} s)")
-        for c in d["controls"]:
-            label = f"  {c.name}"
-            if c.skipped:
-                print(f"{label:<30} {'-':>5}   not moved: {c.skipped} ({c.kind})")
-                continue
-            total = c.total_ms
-            med = statistics.median(total)
-            met &= med < CALLBACK_TARGET_MS
-            failed |= c.errors > 0
-            note = _verdict(med < CALLBACK_TARGET_MS) + (f", {c.errors} CALLBACK ERROR(S)" if c.errors else "")
-            print(f"{label:<30} {len(total):5d} {statistics.median(c.compute_ms):8.1f} "
-                  f"{statistics.median(c.redraw_ms):7.1f} {med:7.1f} {_pct(total, 90):7.1f} "
-                  f"{max(total):7.1f} {med / CALLBACK_TARGET_MS:5.2f}x | {note}")
-        for err in d.get("errors", [])[:3]:
-            print("    callback error: " + err.strip().splitlines()[-1])
+        total = c.total_ms
+        med = statistics.median(total)
+        met &= med < CALLBACK_TARGET_MS
+        failed |= c.errors > 0
+        note = _verdict(med < CALLBACK_TARGET_MS) + (f", {c.errors} CALLBACK ERROR(S)" if c.errors else "")
+        print(f"{label:<30} {len(total):5d} {statistics.median(c.compute_ms):8.1f} "
+              f"{statistics.median(c.redraw_ms):7.1f} {med:7.1f} {_pct(total, 90):7.1f} "
+              f"{max(total):7.1f} {med / CALLBACK_TARGET_MS:5.2f}x | {note}")
+    for err in d.get("errors", [])[:3]:
+        print("    callback error: " + err.strip().splitlines()[-1])
     return met, failed
 
 
