@@ -36,8 +36,9 @@ NaN/Inf) raises before anything is changed: that contract is the base class
 parameter and the state arrays are updated in place (``p -= ...``, ``s *= ...``), so float32
 parameters stay float32.  Adam, the step ``make bench`` times, is the one exception: it works in
 one scratch array with ``out=`` (12 elementwise passes, about as much as a hand-fused NumPy
-update) and states its formula beside the lines.  :func:`optimize_path` and :func:`nesterov_sutskever_path` (from
-:mod:`nnkit.trajectories`) run an optimizer on a gradient function, for loss-surface demos.
+update) and states its formula beside the lines.  :func:`optimize_path` and
+:func:`nesterov_sutskever_path` (from :mod:`nnkit.trajectories`) run an optimizer on a gradient
+function, for loss-surface demos.
 """
 from __future__ import annotations
 
