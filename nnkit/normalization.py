@@ -388,12 +388,18 @@ def instance_norm_backward(dout, cache):
     return group_norm_backward(dout, cache)
 
 
-def _scale_and_shift(n, name: str, dtype) -> tuple[int, dict]:
-    """The width ``n`` (a positive integer named ``name``) and fresh ``gamma = ones(n)``, ``beta = zeros(n)``."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer; got {n!r}")
-    n, dtype = int(n), np.dtype(dtype)
-    return n, {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
+class _ScaleShift(Layer):
+    """What the four normalization layers share: ``n_in = n_out = n`` features (or channels),
+    fresh parameters ``{"gamma": ones(n), "beta": zeros(n)}`` and ``eps > 0`` (added to the
+    variance). ``name`` is the argument that gave ``n``, for the error message."""
+
+    def __init__(self, n, name: str, eps, dtype):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{name} must be a positive integer; got {n!r}")
+        self.n_in = self.n_out = n = int(n)
+        dtype = np.dtype(dtype)
+        self.params = {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
+        self.eps = check_positive(eps, "eps")
 
 
 def _layer_grads(dx, dgamma, dbeta) -> tuple:
@@ -401,7 +407,7 @@ def _layer_grads(dx, dgamma, dbeta) -> tuple:
     return dx, {"gamma": dgamma, "beta": dbeta}
 
 
-class BatchNorm(Layer):
+class BatchNorm(_ScaleShift):
     """Batch normalization layer (see :func:`batchnorm_forward`).
 
     Parameters ``params = {"gamma": ones(D), "beta": zeros(D)}``; state (not trained)
@@ -411,10 +417,8 @@ class BatchNorm(Layer):
     """
 
     def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float64):
-        self.n_in, self.params = _scale_and_shift(n_features, "n_features", dtype)
-        self.n_out = self.n_in
+        super().__init__(n_features, "n_features", eps, dtype)
         self.momentum = check_probability(momentum, "momentum")
-        self.eps = check_positive(eps, "eps")
         self.running_mean = np.zeros(self.n_in, dtype=self.params["gamma"].dtype)
         self.running_var = np.ones(self.n_in, dtype=self.params["gamma"].dtype)
 
@@ -434,7 +438,7 @@ class BatchNorm(Layer):
         return f"BatchNorm({self.n_in}, momentum={self.momentum:g}, eps={self.eps:g})"
 
 
-class LayerNorm(Layer):
+class LayerNorm(_ScaleShift):
     """Layer normalization layer (see :func:`layernorm_forward`).
 
     ``params = {"gamma": ones(D), "beta": zeros(D)}``; no running state; identical in training
@@ -442,9 +446,7 @@ class LayerNorm(Layer):
     """
 
     def __init__(self, n_features: int, eps: float = 1e-5, dtype=np.float64):
-        self.n_in, self.params = _scale_and_shift(n_features, "n_features", dtype)
-        self.n_out = self.n_in
-        self.eps = check_positive(eps, "eps")
+        super().__init__(n_features, "n_features", eps, dtype)
 
     def forward(self, x, training=True):
         if x.ndim != 2 or x.shape[1] != self.n_in:
@@ -459,7 +461,7 @@ class LayerNorm(Layer):
         return f"LayerNorm({self.n_in}, eps={self.eps:g})"
 
 
-class GroupNorm(Layer):
+class GroupNorm(_ScaleShift):
     """Group normalization layer (see :func:`group_norm_forward`).
 
     Parameters
@@ -475,10 +477,8 @@ class GroupNorm(Layer):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, dtype=np.float64):
-        self.n_in, self.params = _scale_and_shift(num_channels, "num_channels", dtype)
-        self.n_out = self.n_in
+        super().__init__(num_channels, "num_channels", eps, dtype)
         self.num_groups = _check_groups(num_groups, self.n_in)
-        self.eps = check_positive(eps, "eps")
 
     def forward(self, x, training=True):
         if np.ndim(x) < 2 or np.shape(x)[1] != self.n_in:
@@ -493,7 +493,7 @@ class GroupNorm(Layer):
         return f"GroupNorm({self.num_groups}, {self.n_in}, eps={self.eps:g})"
 
 
-class InstanceNorm(Layer):
+class InstanceNorm(_ScaleShift):
     """Instance normalization layer (see :func:`instance_norm_forward`).
 
     Parameters
@@ -509,9 +509,7 @@ class InstanceNorm(Layer):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, dtype=np.float64):
-        self.n_in, self.params = _scale_and_shift(num_features, "num_features", dtype)
-        self.n_out = self.n_in
-        self.eps = check_positive(eps, "eps")
+        super().__init__(num_features, "num_features", eps, dtype)
 
     def forward(self, x, training=True):
         if np.ndim(x) < 3 or np.shape(x)[1] != self.n_in:
