@@ -9,11 +9,13 @@ replaces the layout engine by margins given in pixels, set once before any subpl
 the contour lines of an :class:`nnkit.surfaces.Surface` once, with levels that suit its shape;
 the result is static, so a :class:`nnkit.demos._backdrop.Backdrop` can replay it as pixels.
 Axis limits that stay put keep that picture valid: :func:`loss_axis` fixes a loss axis per
-function, :func:`nice_ceil` rounds a growing axis top to a few values.
+function, :func:`nice_ceil` rounds a growing axis top to a few values. :func:`curve_panel` gives
+a panel of curves its labels, light grid, small legend and a title at a fixed height.
 
 Used by the activation explorer, the learning-rate explorer and the optimizer race (layout,
 contours, loss axes), the playground and the vanishing-gradient explorer (:func:`nice_ceil`),
-the playground and the capacity explorer (:func:`plane_grid`, :func:`confidence_rgb`).
+the playground and the capacity explorer (:func:`plane_grid`, :func:`confidence_rgb`), the
+playground, the capacity explorer and the universal-approximation demo (:func:`curve_panel`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from ..surfaces import Surface
 
 __all__ = ["pixel_layout", "pin_labels", "contour_surface", "contour_board", "loss_axis", "loss_on_axis",
-           "clip_to_window", "nice_ceil", "plane_grid", "confidence_rgb", "CLASS_COLORS", "LOSS_FLOOR"]
+           "clip_to_window", "nice_ceil", "curve_panel", "plane_grid", "confidence_rgb", "CLASS_COLORS",
+           "LOSS_FLOOR"]
 
 #: Bottom of a log-scale loss axis (gaps below it, i.e. converged runs, sit on the floor).
 LOSS_FLOOR = 1e-10
@@ -150,6 +153,21 @@ def nice_ceil(x: float) -> float:
     """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= x (stable axis tops)."""
     p = 10.0 ** math.floor(math.log10(x))
     return next(m * p for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0) if m * p >= x * (1 - 1e-12))
+
+
+def curve_panel(ax, *, legend: str, title: str = " ", title_size: float = 10, xlabel: str | None = None,
+                ylabel: str | None = None) -> None:
+    """Finish a panel of curves (call it after the curves are plotted): the axis labels given, a
+    light grid, a small legend at ``legend`` (a matplotlib ``loc``) and the title at a fixed
+    height (``y=1.0``: matplotlib then skips placing it anew on every draw). The default title
+    ``" "`` keeps the place for one that ``update`` sets."""
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc=legend, fontsize=8)
+    ax.set_title(title, fontsize=title_size, y=1.0)
 
 
 def plane_grid(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:

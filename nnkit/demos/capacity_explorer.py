@@ -46,7 +46,7 @@ from ..model import MLP, loss_and_grads
 from ..optimizers import Adam
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, new_figure
-from ._layout import CLASS_COLORS, confidence_rgb, plane_grid
+from ._layout import CLASS_COLORS, confidence_rgb, curve_panel, plane_grid
 
 __all__ = ["capacity_explorer", "train_sweep", "WIDTHS", "DEPTHS", "DEPTH_WIDTH", "VARY"]
 
@@ -190,10 +190,7 @@ class _Explorer:
         (self.best_star,) = ax_a.plot([], [], "*", color="gold", mec="k", ms=13, zorder=5, label="best validation")
         self.now_line = ax_a.axvline(1.0, color="0.3", lw=1.0, ls="--")
         ax_a.set_ylim(0.45, 1.02)
-        ax_a.set_ylabel("accuracy")
-        ax_a.grid(True, alpha=0.3)
-        ax_a.legend(loc="lower right", fontsize=8)
-        ax_a.set_title(" ", fontsize=9, y=1.0)
+        curve_panel(ax_a, ylabel="accuracy", legend="lower right", title_size=9)
         # the sweep's curves and axis change with "vary" only: static, one cached picture per sweep
         self.backdrop = Backdrop(fig, dynamic=[self.image, points, self.now_line, ax_b.title, ax_a.title])
 

@@ -64,7 +64,7 @@ from ..regularization import l2_grad
 from ..training import minibatches
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, memo, new_figure, play_controls, show_frame
-from ._layout import CLASS_COLORS, confidence_rgb, nice_ceil, plane_grid
+from ._layout import CLASS_COLORS, confidence_rgb, curve_panel, nice_ceil, plane_grid
 
 __all__ = ["playground", "parse_hidden", "train_history", "TrainingRun", "DATASETS", "ACTIVATION_CHOICES", "L2_CHOICES"]
 
@@ -354,12 +354,9 @@ class _Playground:
         (self.test_line,) = ax_l.plot([], [], color="C1", label="test")
         (self.train_dot,) = ax_l.plot([], [], "o", color="C0", ms=5)
         (self.test_dot,) = ax_l.plot([], [], "o", color="C1", ms=5)
-        ax_l.set_xlabel("epoch")
-        ax_l.set_ylabel("cross-entropy")
         ax_l.set_xlim(0, self.n_epochs)
-        ax_l.grid(True, alpha=0.3)
-        ax_l.legend(loc="upper right", fontsize=8)
-        ax_l.set_title("loss (without the L2 penalty)", fontsize=10, y=1.0)
+        curve_panel(ax_l, xlabel="epoch", ylabel="cross-entropy", legend="upper right",
+                    title="loss (without the L2 penalty)")
         # the loss curves grow as training is computed, so they are dynamic like the current frame's artists
         self.backdrop = Backdrop(fig, dynamic=[self.image, self.points, ax_b.title, self.train_line,
                                                self.test_line, self.train_dot, self.test_dot])

@@ -52,6 +52,7 @@ from ..optimizers import Adam
 from ..schedules import cosine_annealing
 from ._backdrop import Backdrop
 from ._base import Demo, assemble, memo, new_figure
+from ._layout import curve_panel
 
 __all__ = ["universal_approximation", "fit_one_hidden_layer", "TARGETS", "UNITS", "ACTIVATION_CHOICES"]
 
@@ -211,11 +212,8 @@ class _Explorer:
         ax_e.set_ylim(_FLOOR, 1.0)
         ax_e.set_xticks([1, 2, 4, 8, 16, 32, 64], ["1", "2", "4", "8", "16", "32", "64"])
         ax_e.minorticks_off()
-        ax_e.set_xlabel("hidden units")
-        ax_e.set_ylabel("mean squared error")
-        ax_e.grid(True, alpha=0.3)
-        ax_e.legend(loc="lower left", fontsize=8)
-        ax_e.set_title("error against width (computed so far)", fontsize=9, y=1.0)
+        curve_panel(ax_e, xlabel="hidden units", ylabel="mean squared error", legend="lower left",
+                    title="error against width (computed so far)", title_size=9)
         # the target curve changes with the target only: static, one cached picture per target
         self.backdrop = Backdrop(fig, dynamic=[self.units_lines, self.fit_line, self.knot_marks, self.err_line,
                                                self.start_line, self.err_now, ax_f.title])
