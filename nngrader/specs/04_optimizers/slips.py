@@ -14,9 +14,15 @@ from .rules import SLIP_TOL, Rule, ref_step
 # --------------------------------------------------------------------------------------------
 # known slips: (w, g, state, t, hp) -> (w_new, state_new), replayed at the first wrong step
 # --------------------------------------------------------------------------------------------
-def _sqrt(x):
+def _scaled_step(w, num, acc, hp, *, inside=False, root=True):
+    """``w - lr * num / (sqrt(acc) + eps)``, the step of AdaGrad, RMSProp and Adam, or a slip in its
+    denominator: eps inside the square root (``inside``), or no square root (``root=False``)."""
     with np.errstate(all="ignore"):
-        return np.sqrt(x)
+        if not root:
+            den = acc + hp["eps"]
+        else:
+            den = np.sqrt(acc + hp["eps"]) if inside else np.sqrt(acc) + hp["eps"]
+        return w - hp["lr"] * num / den
 
 
 def _sgd_slips():
@@ -87,10 +93,7 @@ def _momentum_slips(n: str):
 def _adagrad_slips():
     def base(w, g, st, t, hp, *, inside=False, accumulate=True, square=True, root=True, old=False):
         G = (st[0] if accumulate else 0.0) + (g * g if square else g)
-        D = st[0] if old else G
-        den = (_sqrt(D + hp["eps"]) if inside else _sqrt(D) + hp["eps"]) if root else D + hp["eps"]
-        with np.errstate(all="ignore"):
-            return w - hp["lr"] * g / den, [G]
+        return _scaled_step(w, g, st[0] if old else G, hp, inside=inside, root=root), [G]
 
     return [
         ("eps sits inside the square root, lr*g/sqrt(G + eps) (the slide's convention); this assignment, like "
@@ -108,9 +111,7 @@ def _rmsprop_slips():
     def base(w, g, st, t, hp, *, inside=False, square=True, swap=False, root=True):
         b = 1 - hp["beta"] if swap else hp["beta"]
         s = b * st[0] + (1 - b) * (g * g if square else g)
-        den = (_sqrt(s + hp["eps"]) if inside else _sqrt(s) + hp["eps"]) if root else s + hp["eps"]
-        with np.errstate(all="ignore"):
-            return w - hp["lr"] * g / den, [s]
+        return _scaled_step(w, g, s, hp, inside=inside, root=root), [s]
 
     return [
         ("the running average must be of the *squared* gradient, s = beta*s + (1 - beta)*g**2 (slip 3: the "
@@ -135,11 +136,9 @@ def _adam_slips():
         with np.errstate(all="ignore"):
             mh = m / (1 - hp["beta1"] ** tt) if c1 else m
             vh = v / (1 - hp["beta2"] ** tt) if c2 else v
-            den = _sqrt(vh + hp["eps"]) if inside else _sqrt(vh) + hp["eps"]
             if eps_hat:  # Kingma & Ba's "efficient" form: eps added before the correction
-                return w - hp["lr"] * math.sqrt(1 - hp["beta2"] ** tt) / (1 - hp["beta1"] ** tt) * m / (
-                    _sqrt(v) + hp["eps"]), [m, v]
-            return w - hp["lr"] * mh / den, [m, v]
+                return _scaled_step(w, math.sqrt(1 - hp["beta2"] ** tt) / (1 - hp["beta1"] ** tt) * m, v, hp), [m, v]
+            return _scaled_step(w, mh, vh, hp, inside=inside), [m, v]
 
     return [
         ("this is Adam without bias correction (the slide's slip 6): divide m by (1 - beta1**t) and v by "
