@@ -21,7 +21,8 @@ import os
 import sys
 import textwrap
 
-from . import specs
+from . import remote_layers, specs
+from .remote_layers import through_wire
 from .sandbox import Outcome
 from .watcher import argument_names, call_watched, mutated_arguments, resolve_forbidden
 from .wire import pack, unpack
@@ -56,8 +57,9 @@ class CheckFailed(AssertionError):
 
 class _KernelRunner:
     """Calls the student's functions right here, the way the sandbox calls them: on fresh copies
-    of the arguments, with the same time limit per case (the check's ``timeout``), reporting the
-    arguments a call changed in place (:attr:`Outcome.mutated`)."""
+    of the arguments, with the same time limit per case (the check's ``timeout``), with proxies
+    for the layers the grader keeps (:mod:`nngrader.remote_layers`, served in this process),
+    reporting the arguments a call changed in place (:attr:`Outcome.mutated`)."""
 
     def __init__(self, functions: dict):
         self.functions = functions
@@ -66,13 +68,16 @@ class _KernelRunner:
         fn = self.functions.get(function)
         if not callable(fn):
             return Outcome("missing", f"{function} is not defined" if fn is None else f"{function} is not a function")
+        # layers that stay with the grader (remote_layers): served here, through the same packing
+        server, args, kwargs = remote_layers.hide(args, kwargs)
+        ask = (lambda request: through_wire(server.answer(through_wire(request)))) if server is not None else None
         # fresh copies, exactly as the sandbox receives them; compared with the originals afterwards
         a_struct, arrays = pack(list(args))
         k_struct, arrays = pack(dict(kwargs), arrays)
         given_args = unpack(a_struct, arrays, allow_rng=True)
         given_kwargs = unpack(k_struct, arrays, allow_rng=True)
         # stderr output in a test cell fails it under nbgrader: send the student's to stdout
-        with contextlib.redirect_stderr(sys.stdout):
+        with contextlib.redirect_stderr(sys.stdout), remote_layers.connect(ask):
             r = call_watched(fn, given_args, given_kwargs, resolve_forbidden(forbidden), alarm=float(timeout))
         out = Outcome(r["status"], r["error"], None, r["forbidden_calls"], r["tampered"])
         if r["status"] == "timeout":

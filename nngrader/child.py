@@ -3,6 +3,8 @@
 Started as ``python -I`` by :class:`nngrader.sandbox.Sandbox` (inside the grading jail), it
 points fd 0/1/2 at ``/dev/null`` before any student code runs, sets its memory limit, and serves
 ``exec`` / ``call`` / ``bye`` messages of :mod:`nngrader.wire` until the parent closes the pipe.
+While a call runs, it may send the parent ``callback`` requests (a proxy layer's backward pass,
+:mod:`nngrader.remote_layers`) and wait for each answer.
 A cell past its time limit is interrupted (a KeyboardInterrupt, as the kernel gets it).
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import remote_layers
 from .cells import SandboxIPython
 from .watcher import argument_names, call_watched, describe_exception, error_location
 from .wire import HEADER, MAX_DEPTH, NUM_KINDS, decode, encode, pack, unpack
@@ -127,6 +130,16 @@ def serve(rfd: int, wfd: int, memory_mb: int, parent: int = 0) -> None:
         while view:
             view = view[_write(wfd, view):]
 
+    def ask_grader(request):
+        """A callback during a call: one request to the grader, whose answer the call goes on with."""
+        struct_, arrays_ = pack(request)
+        reply({"op": "callback", "value": struct_}, arrays_)
+        (n,) = HEADER.unpack(_read(rfd, HEADER.size))
+        meta, arrays = decode(_read(rfd, n))
+        if meta.get("op") != "callback":
+            raise RuntimeError("the grader did not answer the request")
+        return unpack(meta.get("value"), arrays)
+
     ipython = SandboxIPython()
     ns: dict[str, Any] = {
         "__name__": "__main__",
@@ -162,7 +175,8 @@ def serve(rfd: int, wfd: int, memory_mb: int, parent: int = 0) -> None:
             targets = meta.get("forbidden", [])
             if not (isinstance(targets, list) and all(isinstance(t, list) and len(t) == 3 for t in targets)):
                 targets = []
-            r = call_watched(fn, args, kwargs, targets)
+            with remote_layers.connect(ask_grader):
+                r = call_watched(fn, args, kwargs, targets)
             out_arrays = r.pop("arrays")
             if r["status"] == "ok":
                 # the arguments as the function left them: the parent compares them with what it sent

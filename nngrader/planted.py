@@ -1,9 +1,8 @@
 """Functions, layers and networks with planted backward bugs, built from data (assignment 07).
 
 Assignment 07 grades a student's gradient checker in the grading sandbox, where only data
-crosses the boundary. So the things it is run on travel as *recipes*, plain dicts of numbers and
-strings, and this module builds them, the same way in the sandbox (the notebook's locked driver
-cell calls the ``drive_*`` functions) and in the grader (the spec builds the reference):
+crosses the boundary. So the things it is run on are described by *recipes*, plain dicts of
+numbers and strings, and this module builds them:
 
 - :func:`function`: a smooth scalar function of one array, for ``numerical_gradient``;
 - :func:`build_layer`: one layer of the nnkit Layer interface (``params``,
@@ -11,6 +10,12 @@ cell calls the ``drive_*`` functions) and in the grader (the spec builds the ref
   with a bug planted in its backward pass;
 - :func:`build_network`: a list of such layers ending with a loss layer (its output is the
   scalar loss), and the input batch ``X``; at most one layer has a bug.
+
+A layer with its bug is built only in the grader, never where student code runs: the spec's
+judges build references from the recipes, and the layers a student's check is run on stay in
+the grader too (:mod:`nngrader.remote_layers`). The notebook's locked driver cell calls the
+``drive_*`` functions with public descriptions (no bug in them), and ``drive_check_layer`` and
+``drive_find_bug`` hand the student proxies whose backward pass the grader computes.
 
 Bugs are planted here, never in nnkit: every layer subclasses nnkit's and, when clean, computes
 exactly what nnkit computes. A planted backward is one of :data:`BUGS`; each belongs to one of
@@ -399,80 +404,64 @@ def _params_after(layer, snapshot: dict) -> dict:
     return out
 
 
-def drive_check_layer(check_layer, recipe: dict, x: np.ndarray, seed: int, kinks=(), twin: str = "") -> dict:
-    """Call the student's ``check_layer(layer, x, rng, kinks=kinks)`` on :func:`build_layer` ``(recipe)``.
+def drive_check_layer(check_layer, layer: dict, x: np.ndarray, seed: int, kinks=(), twin: dict | None = None) -> dict:
+    """Call the student's ``check_layer(layer, x, rng, kinks=kinks)`` on a layer the grader keeps.
 
-    ``recipe["dtype"]`` (default float64) is the dtype of the layer and of x. With ``twin`` (a bug
-    of :data:`BUGS`, or "clean"), the same check also runs on the same layer with that bug planted
-    (or without its bug), the same x and the same seed: a check that passes a clean layer is worth
-    something only if it fails the broken one, and the other way round. Returns ``{"errors": ...,
-    "error": "", "twin_errors": ..., "twin_error": "", "params": {name: how it was left},
-    "x_same": bool}`` (``error``: what check_layer raised).
+    ``layer`` and ``twin`` are public descriptions of layers (:mod:`nngrader.remote_layers`: no bug
+    in them; the check gets proxies whose backward pass runs in the grader), ``x`` has the layer's
+    dtype. The same check also runs on ``twin``, the same layer with a bug planted (for a clean
+    layer) or without its bug (for a broken one), on the same x with the same seed: a check that
+    passes a clean layer is worth something only if it fails the broken one, and the other way
+    round. Returns ``{"errors": ..., "error": "", "twin_errors": ..., "twin_error": "", "params":
+    {name: how it was left}, "x_same": bool}`` (``error``: what check_layer raised).
     """
-    dtype = _dtype(recipe.get("dtype", "float64"))
+    from .remote_layers import proxy_layer
+
     report = {"params": {}, "x_same": True}
-    twin_recipe = {**recipe, "bug": "" if twin == "clean" else twin} if twin else None
-    for key, r in (("", recipe), ("twin_", twin_recipe)):
-        if r is None:
+    for key, public in (("", layer), ("twin_", twin)):
+        if public is None:
             report.update({"twin_errors": None, "twin_error": ""})
             continue
-        layer = build_layer(r, dtype)
-        xi = np.array(x, dtype=dtype)
+        proxy = proxy_layer(public)
+        xi = np.array(x)
         original = xi.copy()
-        snapshot = _snapshot(layer)
+        snapshot = _snapshot(proxy)
         errors, error = None, ""
         try:
-            errors = check_layer(layer, xi, np.random.default_rng(int(seed)), kinks=tuple(float(k) for k in kinks))
+            errors = check_layer(proxy, xi, np.random.default_rng(int(seed)), kinks=tuple(float(k) for k in kinks))
         except Exception as e:  # noqa: BLE001 - reported to the grader as data
             error = _raised(e)
         report.update({key + "errors": errors, key + "error": error})
-        report["params"].update(_params_after(layer, snapshot))
+        report["params"].update(_params_after(proxy, snapshot))
         report["x_same"] = report["x_same"] and _same_bits(xi, original)
     return report
 
 
-def drive_find_bug(find_bug, recipe: dict, seed: int, twin=None) -> dict:
-    """Call the student's ``find_bug(network, X, rng)`` on :func:`build_network` ``(recipe)``.
+def drive_find_bug(find_bug, network: dict, seed: int, twin: dict | None = None) -> dict:
+    """Call the student's ``find_bug(network, X, rng)`` on a network the grader keeps.
 
-    With ``twin = (layer index, bug)``, also on the same network with that bug planted in that
-    layer (a search that calls a clean network clean is worth something only if it finds a bug
-    when there is one). Returns ``{"answer": ..., "error": "", "twin_answer": ..., "twin_error": "",
-    "untouched": bool, "unchecked": [...]}``: ``untouched`` is False when a call left a layer's
-    parameters or X changed, ``unchecked`` lists the layers of ``recipe``'s network whose backward
-    pass it never ran.
+    ``network`` and ``twin`` are public descriptions of networks (:mod:`nngrader.remote_layers`:
+    proxies, and the batch X). ``twin``, given with a clean network, is the same network with a bug
+    planted in one layer (a search that calls a clean network clean is worth something only if it
+    finds a bug when there is one). Returns ``{"answer": ..., "error": "", "twin_answer": ...,
+    "twin_error": "", "untouched": bool}``: ``untouched`` is False when a call left a layer's
+    parameters or X changed. Which layers' backward passes ran, the grader counts itself.
     """
+    from .remote_layers import proxy_network
+
     report = {"untouched": True, "twin_answer": None, "twin_error": ""}
-    runs = [("", recipe)]
-    if twin is not None:
-        i, bug = twin
-        layers = [dict(r) for r in recipe["layers"]]
-        layers[int(i)]["bug"] = str(bug)
-        runs.append(("twin_", {**recipe, "layers": layers}))
-    for key, r in runs:
-        network, X = build_network(r)
+    for key, public in (("", network), ("twin_", twin)):
+        if public is None:
+            continue
+        layers, X = proxy_network(public)
         original = X.copy()
-        snapshots = [_snapshot(layer) for layer in network]
-        calls = [0] * len(network)
-        for j, layer in enumerate(network):
-            layer.backward = _counted(layer.backward, calls, j)
+        snapshots = [_snapshot(layer) for layer in layers]
         answer, error = None, ""
         try:
-            answer = find_bug(network, X, np.random.default_rng(int(seed)))
+            answer = find_bug(layers, X, np.random.default_rng(int(seed)))
         except Exception as e:  # noqa: BLE001 - reported to the grader as data
             error = _raised(e)
         report.update({key + "answer": answer, key + "error": error})
         report["untouched"] = report["untouched"] and _same_bits(X, original) and not any(
-            _params_after(layer, snap) for layer, snap in zip(network, snapshots))
-        if not key:
-            report["unchecked"] = [j for j, n in enumerate(calls) if n == 0]
+            _params_after(layer, snap) for layer, snap in zip(layers, snapshots))
     return report
-
-
-def _counted(backward, calls: list, i: int):
-    """``backward`` that counts its calls in ``calls[i]``."""
-    def counted(dout, cache, need_dx=True):
-        calls[i] += 1
-        return backward(dout, cache, need_dx)
-    counted.__name__ = "backward"
-    counted.__qualname__ = "Layer.backward"
-    return counted

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 
+from . import remote_layers
 from .cells import cell_names, translate_cell
 from .watcher import mutated_arguments, resolve_forbidden
 from .wire import HEADER, MAX_MESSAGE, decode, encode, pack, unpack
@@ -133,10 +134,30 @@ class Sandbox:
         os.set_blocking(self._w, False)
         os.set_blocking(self._r, False)
 
-    def request(self, meta: dict, arrays: dict | None, timeout: float) -> tuple[dict, dict]:
-        """Send one message and wait at most ``timeout`` s for the reply; SandboxError otherwise."""
+    def request(self, meta: dict, arrays: dict | None, timeout: float, serve=None) -> tuple[dict, dict]:
+        """Send one message and wait at most ``timeout`` s for the reply; SandboxError otherwise.
+
+        ``serve(value) -> value``: answers the ``callback`` messages the child sends while it works
+        on the request (a proxy layer's backward pass, :mod:`nngrader.remote_layers`), within the
+        same deadline; without it a callback breaks the protocol.
+        """
         deadline = time.monotonic() + timeout
-        data = memoryview(encode(meta, arrays))
+        self._send(encode(meta, arrays), deadline)
+        while True:
+            reply, out = self._receive(deadline)
+            if reply.get("op") != "callback":
+                return reply, out
+            if serve is None:
+                self._fail("protocol", "asked the grader for something it does not serve")
+            try:
+                value = unpack(reply.get("value"), out)
+            except Exception:
+                self._fail("protocol", "sent a malformed request")
+            answer, answer_arrays = pack(serve(value))
+            self._send(encode({"op": "callback", "value": answer}, answer_arrays), deadline)
+
+    def _send(self, data: bytes, deadline: float) -> None:
+        data = memoryview(data)
         try:
             while data:
                 left = deadline - time.monotonic()
@@ -147,6 +168,8 @@ class Sandbox:
                     data = data[os.write(self._w, data[: 1 << 16]):]
         except OSError:  # BrokenPipeError: the child is gone
             self._fail("crashed", "the process running the code exited")
+
+    def _receive(self, deadline: float) -> tuple[dict, dict]:
         header = self._read(HEADER.size, deadline)
         (n,) = HEADER.unpack(header)
         if n > MAX_MESSAGE:
@@ -420,12 +443,14 @@ class Session:
             return Outcome("budget", "not run: the grading time budget for this notebook was used up")
         if not self._ensure():
             return Outcome("crashed", f"not run: {self._gave_up}")
+        server, args, kwargs = remote_layers.hide(args, kwargs)  # layers that stay here, as public data
         a_struct, arrays = pack(list(args))
         k_struct, arrays = pack(dict(kwargs), arrays)
         meta = {"op": "call", "function": function, "args": a_struct, "kwargs": k_struct,
                 "forbidden": resolve_forbidden(forbidden)}
         try:
-            reply, out = self._sb.request(meta, arrays, min(timeout, max(self._left(), 0.1)))
+            reply, out = self._sb.request(meta, arrays, min(timeout, max(self._left(), 0.1)),
+                                          serve=server.answer if server is not None else None)
         except SandboxError as e:
             self._lost()
             if e.kind == "timeout":

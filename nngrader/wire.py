@@ -6,6 +6,13 @@ as a JSON structure plus numeric arrays; :func:`unpack` rebuilds it. The reader 
 ``numpy.load(..., allow_pickle=False)``, accepts numbers and booleans only and never unpickles.
 The NumPy and JSON functions are taken at import, before any student code runs in the child, so
 patching them in a cell cannot break the channel.
+
+The messages: the grader sends ``exec`` (run a cell), ``call`` (call a function) and ``bye``; the
+child answers each with one reply. While a call runs, the child may also send
+``{"op": "callback", "value": ...}`` (a request, a packed value), which the grader answers with a
+message of the same kind before it waits on for the call's reply
+(:meth:`nngrader.sandbox.Sandbox.request`; a proxy layer's backward pass,
+:mod:`nngrader.remote_layers`).
 """
 from __future__ import annotations
 

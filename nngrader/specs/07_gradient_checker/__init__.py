@@ -18,9 +18,12 @@ Student functions (conventions as the notebook states them):
 - ``find_bug(network, X, rng)``: ``(layer index, tensor name, kind)`` for the one layer whose own
   check fails, kind from :data:`nngrader.planted.BUG_KINDS`, or None for a network without a bug.
 
-Every case goes through the notebook's locked drivers (``run_*``), which build the functions,
-layers and networks of :mod:`nngrader.planted` from plain data and report what happened to x and
-to the layers as data. Hidden cases draw fresh functions, shapes, layers and networks (and which
+Every case goes through the notebook's locked drivers (``run_*``), which build the functions of
+:mod:`nngrader.planted` from plain data and report what happened to x and to the layers as data.
+The layers and networks, bugs included, stay in the grader (:class:`nngrader.remote_layers.Served`
+arguments): the drivers get their public descriptions, with no bug in them, and hand the
+student's code proxies whose backward pass the grader computes; which layers' backward passes ran
+is counted there too. Hidden cases draw fresh functions, shapes, layers and networks (and which
 layer is broken) from the secret.
 
 A check that cannot fail must not earn the points of the clean cases, nor one that always fails

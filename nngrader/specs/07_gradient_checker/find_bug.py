@@ -8,6 +8,7 @@ import numpy as np
 from nnkit import gradcheck as gc
 
 from ... import planted
+from ...remote_layers import Served
 from .. import Case
 from ...verdict import Part
 
@@ -67,19 +68,20 @@ def _usable(recipe) -> bool:
 
 
 def _fb_case(rng, make, number):
+    """The network (and a clean one's twin) stay in the grader (:class:`Served`): find_bug gets proxies."""
     for _ in range(50):
         recipe = make()
         if _usable(recipe):
             twin = None if planted.planted_answer(recipe) else _twin_bug(rng, recipe)
             if twin is None and not planted.planted_answer(recipe):
                 continue
-            return Case((recipe, int(rng.integers(2**31)), twin), label=_net_label(recipe, number),
-                        function="run_find_bug")
+            return Case((Served(recipe), int(rng.integers(2**31)), None if twin is None else Served(twin)),
+                        label=_net_label(recipe, number), function="run_find_bug")
     raise RuntimeError("could not draw a usable network")  # pragma: no cover - does not happen
 
 
 def _twin_bug(rng, recipe):
-    """(layer index, bug) for a clean network: a clean case counts only if find_bug also finds that bug."""
+    """The clean network with a bug planted in one layer: a clean case counts only if find_bug finds it."""
     places = [(i, bug) for i, r in enumerate(recipe["layers"]) for bug in (
         ("transposed_weight_gradient", "bias_not_summed") if r["type"] == "dense" else
         ("missing_activation_derivative",) if r["type"] == "activation" else ("missing_1_over_n",))]
@@ -88,7 +90,7 @@ def _twin_bug(rng, recipe):
         layers = [dict(r) for r in recipe["layers"]]
         layers[i]["bug"] = bug
         if _usable({**recipe, "layers": layers}):
-            return [int(i), bug]
+            return {**recipe, "layers": layers}
     return None
 
 
@@ -208,7 +210,8 @@ def fb_judge(case, value):
     """Buggy network: the location (layer and tensor) and the kind count separately. Clean network:
     None, after running every layer's backward pass, and the same network with a planted bug (the
     twin) located."""
-    recipe, _, twin = case.args
+    served, _, twin = case.args
+    recipe = served.recipe
     expected = planted.planted_answer(recipe)
     n_parts = 1 if expected is None else 2
     if not _report(value, ("answer", "error", "untouched")):
@@ -231,7 +234,7 @@ def fb_judge(case, value):
                 + [Part(False, "")] * (n_parts - 1) + extra
     if expected is None:
         if answer is None:
-            skipped = value.get("unchecked") or []
+            skipped = served.unchecked()  # counted by the grader, from the backward passes it ran
             if skipped:
                 return [Part(False, f"find_bug returned None without running the backward pass of layer(s) "
                                     f"{', '.join(map(str, skipped))}", name="network",
@@ -272,8 +275,7 @@ def fb_judge(case, value):
 
 def _twin_part(recipe, twin, value) -> Part:
     """The clean network was called clean: right only if the same network with a bug was not."""
-    i, bug = twin
-    _, t, _ = planted.BUGS[bug]
+    i, t, _ = planted.planted_answer(twin.recipe)
     where = f"d{t} of layer {i} ({planted.describe(recipe['layers'][i])})"
     if value["twin_error"]:
         return Part(False, f"on the same network with a planted bug in {where}, find_bug {value['twin_error']}",

@@ -8,6 +8,7 @@ import numpy as np
 from nnkit import gradcheck as gc
 
 from ... import planted
+from ...remote_layers import Served
 from .. import Case
 from ...verdict import Part, as_numeric
 
@@ -54,10 +55,12 @@ def _twin(rng, recipe) -> str:
 
 
 def _layer_case(recipe, x, rng, kinks=(), dtype="float64", label=""):
+    """The layer and its twin stay in the grader (:class:`Served`): the student's check gets proxies."""
     recipe = {**recipe, "dtype": dtype}
     x = np.asarray(x, dtype=np.float64).astype(dtype)
-    twin = "clean" if recipe.get("bug") else _twin(rng, recipe)
-    return Case((recipe, x, int(rng.integers(2**31)), tuple(kinks), twin), label=label, function="run_check_layer")
+    twin = {**recipe, "bug": "" if recipe.get("bug") else _twin(rng, recipe)}
+    return Case((Served(recipe), x, int(rng.integers(2**31)), tuple(kinks), Served(twin)), label=label,
+                function="run_check_layer")
 
 
 def cl_visible(rng):
@@ -161,7 +164,8 @@ def cl_judge(case, value):
     only if the check tells right from wrong: for a broken layer, the broken tensor must be caught,
     not every tensor flagged, and the same tensor of the clean layer (the twin) passed; for a clean
     layer, the same layer with a planted bug (the twin) must fail."""
-    recipe, x, seed, kinks, twin = case.args
+    layer, x, seed, kinks, twin = case.args
+    recipe, twin = layer.recipe, twin.recipe
     if not _report(value, ("errors", "error", "twin_errors", "twin_error", "params", "x_same")):
         return [Part(False, f"run_check_layer {DRIVER_CHANGED}")]
     ref = _reference(recipe, x, seed, kinks)
@@ -183,7 +187,7 @@ def cl_judge(case, value):
             note = (f"every tensor is flagged, so the check does not say where the bug is (only d{broken} is "
                     f"wrong); {others[0].message}")
             return [Part(False, note, cause=others[0].cause, name="d" + broken)] + blank + _arguments(value)
-        clean = {**recipe, "bug": ""}
+        clean = twin  # the same layer without its bug
         failed = _cl_unusable(value["twin_error"], value["twin_errors"], ref, float32)
         if not failed:
             alarm = _tensor_part(broken, value["twin_errors"], _reference(clean, x, seed, kinks), clean, x, seed,
@@ -196,10 +200,10 @@ def cl_judge(case, value):
             failed.message = "on the same layer without its bug: " + failed.message
         if failed:
             return [failed] + blank + _arguments(value)
-    elif twin:
-        twin_recipe = {**recipe, "bug": twin}
+    else:
+        twin_recipe = twin
         twin_ref = _reference(twin_recipe, x, seed, kinks)
-        broken = planted.BUGS[twin][1]
+        broken = planted.BUGS[twin["bug"]][1]
         failed = _cl_unusable(value["twin_error"], value["twin_errors"], twin_ref, float32)
         if not failed:
             miss = _tensor_part(broken, value["twin_errors"], twin_ref, twin_recipe, x, seed, kinks, float32)
