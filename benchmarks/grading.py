@@ -34,7 +34,6 @@ run is printed; rerun when it was above 1. Results go in ``benchmarks/README.md`
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import random
 import re
@@ -73,17 +72,13 @@ def assignments_with_notebooks() -> list[tuple[str, str]]:
 
 def wrong_answers(assignment: str, notebook: str) -> list[dict]:
     """Plausible wrong answers as ``{grade_id: source}`` overrides: the end-to-end tests' WRONG cases
-    when their module imports (``tests/grading_cases/a<assignment>.py``, or the assignment's own
-    ``tests/test_grading_<NN>.py``), plus every solution cell left unimplemented (as in the release)."""
+    (``tests/grading_cases/a<assignment>.py``), plus every solution cell left unimplemented (as in
+    the release)."""
+    import grading_cases
+
     out = []
-    for module in (f"grading_cases.a{assignment}", f"test_grading_{assignment[:2]}"):
-        try:
-            mod = importlib.import_module(module)
-        except Exception:  # the benchmark does not depend on the tests' details
-            continue
-        if getattr(mod, "A", None) == assignment:
-            out += [over for over, *_ in getattr(mod, "WRONG", {}).values()]
-            break
+    if assignment in grading_cases.ASSIGNMENTS:
+        out += [over for over, *_ in grading_cases.load(assignment).WRONG.values()]
     release = {c.metadata["nbgrader"]["grade_id"]: c.source for c in h.release(assignment, notebook).cells
                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
     out += [{gid: src} for gid, src in sorted(release.items())]

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import nbformat
 
+from .grades_csv import failed_students
+
 __all__ = ["CellScores", "Diagnosis", "Problem", "LateSubmission", "ClassReport", "collect", "write_report", "main"]
 
 # What happened in a failed cell when no cause was recognised, by the cases' sandbox status.
@@ -136,16 +138,6 @@ def _kinds(rec: dict) -> list:
     return found
 
 
-def _grade_all_failures(root: Path, assignment: str) -> dict:
-    """``{student: status}`` of students grade_all's CSV lists as FAILED (empty without the CSV)."""
-    path = root / f"grades_{assignment}.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {r["student"]: r["status"] for r in rows if str(r.get("status", "")).startswith("FAILED")}
-
-
 def collect(root: str | Path, assignment: str) -> ClassReport:
     """Everything the report shows, from the gradebook and the autograded notebooks of ``root``."""
     from .course import gradebook, without_iri_parser
@@ -181,7 +173,7 @@ def collect(root: str | Path, assignment: str) -> ClassReport:
     graded, problems = [], []
     groups: dict[tuple, Diagnosis] = {}
     order = {gid: i for i, gid in enumerate(cells)}
-    csv_failures = _grade_all_failures(root, assignment)
+    csv_failures = failed_students(root / f"grades_{assignment}.csv")
     for st in sorted(set(submitted) | set(totals)):
         paths = [root / "autograded" / st / assignment / f"{nb}.ipynb" for nb in notebooks]
         if not all(p.is_file() for p in paths):

@@ -12,7 +12,16 @@ from pathlib import Path
 
 from .course import gradebook
 
-__all__ = ["write_grades_csv"]
+__all__ = ["write_grades_csv", "failed_students"]
+
+
+def failed_students(path: Path) -> dict[str, str]:
+    """``{student: status}`` of the rows marked ``FAILED (reason)`` (empty without the CSV)."""
+    return {st: row["status"] for st, row in _read_csv(path).items() if _failed(row)}
+
+
+def _failed(row: dict) -> bool:
+    return str(row.get("status", "")).startswith("FAILED")
 
 
 def _read_csv(path: Path) -> dict[str, dict]:
@@ -56,7 +65,7 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict,
     for st, old in previous.items():
         # not graded now: a failed student keeps their row; a graded one is refreshed from the
         # gradebook (which holds any manual grades given since)
-        if st not in runs and (st not in rows or str(old.get("status", "")).startswith("FAILED")):
+        if st not in runs and (st not in rows or _failed(old)):
             rows[st] = dict(old)
     for st, run in runs.items():
         if run.ok:

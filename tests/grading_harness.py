@@ -7,15 +7,14 @@ command line (:func:`nbgrader`), then read the scores from the gradebook (:func:
 and the diagnoses from the feedback HTML (:func:`feedback_text`). :func:`autograde_class` does all
 of that in one call.
 
-The students of assignments 01-06 are data, in ``tests/grading_cases/`` (one module per assignment);
-``tests/test_grading_end_to_end.py`` grades them all. A test module of its own binds the assignment
-once, for example::
+The students of assignments 01-07 are data, in ``tests/grading_cases/`` (one module per assignment);
+``tests/test_grading_end_to_end.py`` grades them all. A test module of one assignment reads its
+students and, if it needs it, the class graded once per session::
 
-    from functools import partial
-    import grading_harness as h
+    import grading_cases
 
-    A, NB = "07_gradient_checker", "gradient_checker"
-    submission = partial(h.submission, A, NB)
+    CASES = grading_cases.load("07_gradient_checker")      # CASES.submission(), CASES.FULL, ...
+    graded = grading_cases.graded_fixture(CASES.A)          # a module fixture: scores, feedback
 
 pytest puts ``tests/`` on ``sys.path`` (rootdir-relative "prepend" import mode: the folder has a
 ``conftest.py`` and no ``__init__.py``), so ``import grading_harness`` works from any test module;
@@ -31,6 +30,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -171,12 +171,28 @@ def endless_loop(cell: str, signature: str, grade_id: str) -> tuple:
             [f"{name} did not return within 4 s (an endless loop?)"])
 
 
-def ends_its_process(cell: str, signature: str, grade_id: str, *, also=None) -> tuple:
+def ends_its_process(cell: str, signature: str, grade_id: str, *, also=None, kill_after: str = "") -> tuple:
     """Tamper case (d), as a student: solution ``cell`` defines ``signature`` to end the process it
-    runs in (``also``: more overrides); its test ``grade_id`` scores 0 and the feedback says why."""
+    runs in (``also``: more overrides); its test ``grade_id`` scores 0 and the feedback says why.
+    With ``kill_after`` (a test cell), a top-level cell after it kills the kernel too
+    (:func:`kill_kernel_after`), and the student is ``(overrides, expect, diagnoses, edit)``."""
     name = signature.split("(")[0]
-    return ({cell: f"import os\ndef {signature}:\n    os._exit(1)\n", **(also or {})}, {grade_id: 0.0},
-            [f"{name} ended the process it ran in"])
+    student = ({cell: f"import os\ndef {signature}:\n    os._exit(1)\n", **(also or {})}, {grade_id: 0.0},
+               [f"{name} ended the process it ran in"])
+    return (*student, partial(kill_kernel_after, grade_id=kill_after)) if kill_after else student
+
+
+def unwritten_with_tampered_tests(*, delete: tuple, rewrite: tuple, strip: tuple) -> tuple:
+    """Tamper case (b), as a student ``(overrides, expect, diagnoses, edit)``: three answers left as
+    the release has them (:func:`unimplemented`), and their test cells tampered with
+    (:func:`tamper_test_cells`). ``delete``, ``rewrite`` and ``strip`` are each
+    ``(test grade_id, answer cell, signature)``. nbgrader restores the three test cells, so all three
+    score 0 and each one's feedback says that its function raised."""
+    answers = (delete, rewrite, strip)
+    return ({cell: unimplemented(signature) for _, cell, signature in answers},
+            {grade_id: 0.0 for grade_id, _, _ in answers},
+            [f"{signature.split('(')[0]} raised NotImplementedError" for _, _, signature in answers],
+            partial(tamper_test_cells, delete=delete[0], rewrite=rewrite[0], strip=strip[0]))
 
 
 def tamper_test_cells(nb, *, delete: str, rewrite: str, strip: str):

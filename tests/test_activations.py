@@ -2,7 +2,6 @@
 registry, bad input, hypothesis properties, and PyTorch oracles (float64, rel err <= 1e-10)."""
 import dataclasses
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +12,8 @@ from hypothesis.extra import numpy as hnp
 from nnkit import activations as A
 from nnkit._validate import ShapeError
 from nnkit.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+
+from strict_floats import strict
 
 ELEMENTWISE = sorted(A.ACTIVATIONS)
 DTYPES = [np.float64, np.float32]
@@ -25,21 +26,6 @@ def away_from_kinks(z, kinks, gap=1e-3):
         near = np.abs(z - k) < gap
         z[near] = k + 10 * gap
     return z
-
-
-class strict:
-    """Turn every floating-point problem except underflow (which rounds correctly to 0) into an error."""
-
-    def __enter__(self):
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("error")
-        self._e = np.errstate(over="raise", divide="raise", invalid="raise")
-        self._e.__enter__()
-
-    def __exit__(self, *exc):
-        self._e.__exit__(*exc)
-        self._w.__exit__(*exc)
 
 
 # --------------------------------------------------------------------------- slide worked examples (slips.md)

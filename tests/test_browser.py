@@ -38,40 +38,19 @@ from pathlib import Path
 
 import pytest
 
+from chromium import ARTIFACTS, CHROMIUM_ARGS, chromium_and_playwright
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = Path(os.environ.get("NNKIT_LECTURES", ROOT / "lectures")).resolve()
 NOTEBOOKS = sorted(LECTURES.glob("*.ipynb"))
-ARTIFACTS = Path(os.environ.get("NNKIT_ARTIFACTS", ROOT / "test-artifacts" / "browser"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_MS = 240_000   # running all cells of one lecture (the headless target is 60 s)
 CHANGE_TIMEOUT_MS = 15_000  # a slider move until the figure's pixels change
 WIDGET_ERRORS = ("Error displaying widget", "Error rendering", "Click to show javascript error",
                  "Could not create a view", "Failed to load model class", "Error creating widget",
                  "Error setting state")
 BAD_STDERR = re.compile(r"Traceback|Error\b|Exception\b|Warning\b")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def unavailable(reason: str):
-    """Skip on a user's machine; in CI the browser test must run, so fail."""
-    if in_ci():
-        pytest.fail(f"CI is set but the real-browser test cannot run: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def find_chromium() -> str | None:
-    """``$NNKIT_CHROMIUM`` when set, else Debian's chromium."""
-    if os.environ.get("NNKIT_CHROMIUM"):
-        candidates = [os.environ["NNKIT_CHROMIUM"]]
-    else:
-        candidates = ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
 # ------------------------------------------------------------------------------ the server
@@ -165,15 +144,6 @@ class Lab:
 # ------------------------------------------------------------------------------ fixtures
 
 @pytest.fixture(scope="module")
-def chromium_path():
-    path = find_chromium()
-    if path is None:
-        unavailable(f"chromium not found ({os.environ.get('NNKIT_CHROMIUM') or '/usr/bin/chromium'}; "
-                    "Debian: `apt-get install chromium`, or set NNKIT_CHROMIUM to a chromium binary)")
-    return path
-
-
-@pytest.fixture(scope="module")
 def lab(browser):
     """Started after the browser, so that a missing browser skips before any server starts."""
     tmp = Path(tempfile.mkdtemp(prefix="nnkit-lab-"))
@@ -187,12 +157,8 @@ def lab(browser):
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the Python package playwright is not installed (pip install playwright; "
-                    "no `playwright install` needed: the test uses the system's chromium)")
+def browser():
+    chromium_path, sync_playwright = chromium_and_playwright()
     user_data = Path(tempfile.mkdtemp(prefix="nnkit-chromium-"))
     pw = sync_playwright().start()
     context = None

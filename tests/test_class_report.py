@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import grading_harness as h
-from test_browser import ARTIFACTS, CHROMIUM_ARGS, find_chromium, unavailable
+from chromium import ARTIFACTS, offline_page
 import grading_cases
 
 CASES = grading_cases.load("02_three_layer")
@@ -104,37 +104,14 @@ def test_cli_writes_the_report(course):
 
 def test_report_opens_offline_in_chromium(course):
     _, page_path = course
-    chromium = find_chromium()
-    if chromium is None:
-        unavailable("chromium not found (Debian: `apt-get install chromium`, or set NNKIT_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the Python package playwright is not installed")
-    remote, errors = [], []
-
-    def route(r):
-        if r.request.url.startswith(("file:", "data:")):
-            r.continue_()
-        else:
-            remote.append(r.request.url)
-            r.abort()
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.route("**/*", route)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_path.as_uri())
-            page.wait_for_load_state("load")
-            page.screenshot(path=str(ARTIFACTS / "class-report.png"), full_page=True)
-            images = page.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
-            assert images and all(images), images
-            assert page.locator("h1").inner_text() == "Class report: 02_three_layer"
-            assert page.get_by_text(CAUSE).count() == 1
-        finally:
-            browser.close()
-    assert not remote and not errors, (remote, errors)
+    with offline_page(viewport={"width": 1200, "height": 900}) as (page, blocked):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        page.screenshot(path=str(ARTIFACTS / "class-report.png"), full_page=True)
+        images = page.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+        assert images and all(images), images
+        assert page.locator("h1").inner_text() == "Class report: 02_three_layer"
+        assert page.get_by_text(CAUSE).count() == 1
+    assert not blocked.remote and not blocked.errors, (blocked.remote, blocked.errors)
     assert (ARTIFACTS / "class-report.png").stat().st_size > 10_000

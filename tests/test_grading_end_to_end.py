@@ -1,6 +1,6 @@
 """End to end: every assignment's class of synthetic students through the real nbgrader CLI.
 
-For each assignment with a data module in ``grading_cases/`` (01-06), ONE ``nbgrader autograde``
+For each assignment with a data module in ``grading_cases/`` (01-07), ONE ``nbgrader autograde``
 run, in a copy of the course, grades its class: the solution, the untouched release, plausible
 wrong answers and tampering attempts. The gradebook and the generated feedback HTML are then
 checked cell by cell; points come from the spec. Test ids read ``[<assignment>]`` or
@@ -89,3 +89,23 @@ def test_solution_validates_and_release_fails_every_test(tmp_path, cases):
     # the plain validate of the release lists every test cell and every blank written answer as failing
     failing = len(cases.FULL) + len(cases.MANUAL)
     assert f"VALIDATION FAILED ON {failing} CELL(S)!" in " ".join(out["release"].split()), out["release"]
+
+
+# The class runner in the jail, for the assignments whose checks run programs the grader builds
+# (06's graphs, 07's planted networks); 01 is graded by it in test_grading_all.py and test_grading_jail_class.py.
+IN_THE_JAIL = ["06_autodiff", "07_gradient_checker"]
+
+
+@pytest.mark.parametrize("cases", [CASES[a] for a in IN_THE_JAIL], ids=IN_THE_JAIL)
+def test_grade_all_in_the_jail_gives_the_solution_full_marks_and_the_release_zero(tmp_path, cases):
+    a, nb = cases.A, cases.NB
+    course = h.new_course(tmp_path, with_release=False, assignments=[a])
+    h.nbgrader(course, "generate_assignment", a, "--force")
+    h.write_submission(course, "solution", a, nb, cases.submission())
+    h.write_submission(course, "release", a, nb, cases.release())
+    proc = h.run_grade_all(course, a)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = h.grades_csv(course, a)
+    assert float(rows["solution"]["score"]) == sum(cases.FULL.values()), (rows, proc.stdout[-3000:])
+    assert rows["solution"]["jail"] == "bubblewrap"
+    assert float(rows["release"]["score"]) == 0.0

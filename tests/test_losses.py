@@ -2,7 +2,6 @@
 Hellinger's square root (slip 7), bad input, hypothesis properties and PyTorch oracles."""
 import dataclasses
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -15,20 +14,7 @@ from nnkit import losses as L
 from nnkit._validate import ShapeError
 from nnkit.gradcheck import numerical_gradient, rel_error
 
-
-class strict:
-    """Warnings are errors and over/divide/invalid raise (underflow to 0 is correct rounding)."""
-
-    def __enter__(self):
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("error")
-        self._e = np.errstate(over="raise", divide="raise", invalid="raise")
-        self._e.__enter__()
-
-    def __exit__(self, *exc):
-        self._e.__exit__(*exc)
-        self._w.__exit__(*exc)
+from strict_floats import strict
 
 
 def distributions(rng, n, k, floor=0.0):

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnkit._validate import ShapeError
-from nnkit.gradcheck import check_gradients, check_layer, check_model, numerical_gradient_array, rel_error
+from nnkit.gradcheck import check_gradients, check_layer, check_model, rel_error
 from nnkit.layers import Activation, Dense
 from nnkit.model import Sequential
 from nnkit.normalization import (
@@ -42,6 +42,78 @@ def _bn_inputs(rng, n=6, d=4):
     rm = rng.standard_normal(d)
     rv = rng.uniform(0.5, 2.0, d)
     return x, gamma, beta, rm, rv
+
+
+def _check_norm_backward(forward, backward, x, gamma, beta, rng):
+    """nnkit.gradcheck on x, gamma and beta of a forward/backward pair, through a random dout.
+
+    ``forward(x, gamma, beta)`` returns ``(out, cache)``; ``backward(dout, cache)`` returns
+    ``(dx, dgamma, dbeta)``."""
+    tensors = {"x": x.copy(), "gamma": gamma.copy(), "beta": beta.copy()}
+
+    def f(p):
+        return forward(p["x"], p["gamma"], p["beta"])[0]
+
+    def analytic(dout):
+        _, cache = forward(tensors["x"], tensors["gamma"], tensors["beta"])
+        dx, dgamma, dbeta = backward(dout, cache)
+        return {"x": dx, "gamma": dgamma, "beta": dbeta}
+
+    res = check_gradients(f, tensors, analytic, threshold=TOL, rng=rng)
+    assert res.passed, str(res)
+
+
+def _check_affine_norm_layer(layer, x, rng):
+    """A normalization layer holds gamma and beta (one per channel), gives the same output in
+    training and inference, and passes check_layer with random gamma and beta."""
+    C = x.shape[1]
+    assert set(layer.params) == {"gamma", "beta"} and layer.n_params == 2 * C
+    layer.params["gamma"][:] = rng.uniform(0.5, 1.5, C)
+    layer.params["beta"][:] = rng.standard_normal(C)
+    a, _ = layer.forward(x, training=True)
+    b, _ = layer.forward(x, training=False)
+    assert np.array_equal(a, b)  # no train/inference difference
+    res = check_layer(layer, x, rng, threshold=TOL)
+    assert res.passed, str(res)
+
+
+def _same_affine(torch, ours, theirs, gamma, beta):
+    """Give the nnkit layer ``ours`` and the torch module ``theirs`` the same gamma and beta."""
+    ours.params["gamma"][:] = gamma
+    ours.params["beta"][:] = beta
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(gamma))
+        theirs.bias.copy_(torch.tensor(beta))
+
+
+def _assert_torch_agrees(ours, theirs, note=""):
+    """Each nnkit array of ``ours`` equals the torch tensor in the same place of ``theirs`` (rel err <= ORACLE_TOL)."""
+    for name, a, t in zip(("out", "dx", "dgamma", "dbeta"), ours, theirs, strict=True):
+        assert rel_error(a, t.detach().numpy()) <= ORACLE_TOL, f"{note} {name}"
+
+
+def _assert_layer_matches_torch(torch, ours, theirs, x, dout, training=True):
+    """One forward and backward step of the nnkit layer ``ours`` and of the torch module ``theirs``
+    (put in the same mode): the outputs and the gradients of x, gamma and beta agree."""
+    out, cache = ours.forward(x, training=training)
+    dx, grads = ours.backward(dout, cache)
+    theirs.train(training)
+    theirs.zero_grad()
+    xt = torch.tensor(x, requires_grad=True)
+    ot = theirs(xt)
+    ot.backward(torch.tensor(dout))
+    _assert_torch_agrees((out, dx, grads["gamma"], grads["beta"]), (ot, xt.grad, theirs.weight.grad, theirs.bias.grad),
+                         repr(ours))
+
+
+def _assert_function_matches_torch(torch, forward, backward, theirs, x, gamma, beta, dout):
+    """nnkit's ``forward(x, gamma, beta) -> (out, cache)`` and ``backward(dout, cache)`` against the
+    torch function ``theirs(x, gamma, beta)``: the outputs and the gradients of x, gamma and beta agree."""
+    out, cache = forward(x, gamma, beta)
+    tensors = [torch.tensor(a, requires_grad=True) for a in (x, gamma, beta)]
+    ot = theirs(*tensors)
+    ot.backward(torch.tensor(dout))
+    _assert_torch_agrees((out, *backward(dout, cache)), (ot, *(t.grad for t in tensors)))
 
 
 # =========================================================================== BatchNorm
@@ -79,16 +151,8 @@ def test_batchnorm_inference_uses_running_statistics(rng):
 @pytest.mark.parametrize("training", [True, False])
 def test_batchnorm_gradcheck_x_gamma_beta(training, rng):
     x, gamma, beta, rm, rv = _bn_inputs(rng)
-    dout = rng.standard_normal(x.shape)
-    _, cache, _, _ = batchnorm_forward(x, gamma, beta, rm, rv, training)
-    dx, dgamma, dbeta = batchnorm_backward(dout, cache)
-
-    def f(x_=x, g_=gamma, b_=beta):
-        return batchnorm_forward(x_, g_, b_, rm, rv, training)[0]
-
-    assert rel_error(dx, numerical_gradient_array(lambda v: f(x_=v), x.copy(), dout)) < TOL
-    assert rel_error(dgamma, numerical_gradient_array(lambda v: f(g_=v), gamma.copy(), dout)) < TOL
-    assert rel_error(dbeta, numerical_gradient_array(lambda v: f(b_=v), beta.copy(), dout)) < TOL
+    forward = lambda a, g, b: batchnorm_forward(a, g, b, rm, rv, training)[:2]  # (out, cache)
+    _check_norm_backward(forward, batchnorm_backward, x, gamma, beta, rng)
 
 
 def test_batchnorm_does_not_mutate_arguments(rng):
@@ -152,14 +216,8 @@ def test_batchnorm_layer_gradcheck_through_params(training, rng):
     layer.params["beta"][:] = rng.standard_normal(3)
     layer.running_mean = rng.standard_normal(3)
     layer.running_var = rng.uniform(0.5, 2, 3)
-    x = rng.standard_normal((5, 3))
-    dout = rng.standard_normal((5, 3))
-    _, cache = layer.forward(x, training)
-    dx, grads = layer.backward(dout, cache)
-    for name in ("gamma", "beta"):
-        num = numerical_gradient_array(lambda _: layer.forward(x, training)[0], layer.params[name], dout)
-        assert rel_error(grads[name], num) < TOL
-    assert rel_error(dx, numerical_gradient_array(lambda v: layer.forward(v, training)[0], x.copy(), dout)) < TOL
+    res = check_layer(layer, rng.standard_normal((5, 3)), rng, training=training, threshold=TOL)
+    assert res.passed, str(res)
 
 
 @pytest.mark.oracle
@@ -167,41 +225,14 @@ def test_oracle_batchnorm_train_and_eval_vs_torch(torch, rng):
     D = 5
     bn_t = torch.nn.BatchNorm1d(D, momentum=0.1, eps=1e-5, dtype=torch.float64)
     layer = BatchNorm(D, momentum=0.1, eps=1e-5)
-    gamma, beta = rng.uniform(0.5, 1.5, D), rng.standard_normal(D)
-    layer.params["gamma"][:] = gamma
-    layer.params["beta"][:] = beta
-    with torch.no_grad():
-        bn_t.weight.copy_(torch.tensor(gamma))
-        bn_t.bias.copy_(torch.tensor(beta))
-    bn_t.train()
+    _same_affine(torch, layer, bn_t, rng.uniform(0.5, 1.5, D), rng.standard_normal(D))
     for step in range(4):  # several steps: the running averages must track torch's exactly
         x = rng.standard_normal((8, D)) * 2 + step
-        dout = rng.standard_normal((8, D))
-        out, cache = layer.forward(x, training=True)
-        dx, grads = layer.backward(dout, cache)
-        xt = torch.tensor(x, requires_grad=True)
-        bn_t.zero_grad()
-        ot = bn_t(xt)
-        ot.backward(torch.tensor(dout))
-        assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
-        assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
-        assert rel_error(grads["gamma"], bn_t.weight.grad.numpy()) <= ORACLE_TOL
-        assert rel_error(grads["beta"], bn_t.bias.grad.numpy()) <= ORACLE_TOL
+        _assert_layer_matches_torch(torch, layer, bn_t, x, rng.standard_normal((8, D)), training=True)
         assert rel_error(layer.running_mean, bn_t.running_mean.numpy()) <= ORACLE_TOL
         assert rel_error(layer.running_var, bn_t.running_var.numpy()) <= ORACLE_TOL
-    bn_t.eval()
-    x = rng.standard_normal((3, D))
-    dout = rng.standard_normal((3, D))
-    out, cache = layer.forward(x, training=False)
-    dx, grads = layer.backward(dout, cache)
-    xt = torch.tensor(x, requires_grad=True)
-    bn_t.zero_grad()
-    ot = bn_t(xt)
-    ot.backward(torch.tensor(dout))
-    assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
-    assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(grads["gamma"], bn_t.weight.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(grads["beta"], bn_t.bias.grad.numpy()) <= ORACLE_TOL
+    _assert_layer_matches_torch(torch, layer, bn_t, rng.standard_normal((3, D)), rng.standard_normal((3, D)),
+                                training=False)
 
 
 # =========================================================================== LayerNorm
@@ -229,27 +260,15 @@ def test_layernorm_gradcheck_x_gamma_beta(rng):
     dout = rng.standard_normal((4, 6))
     saved = [a.copy() for a in (x, gamma, beta, dout)]
     _, cache = layernorm_forward(x, gamma, beta)
-    dx, dgamma, dbeta = layernorm_backward(dout, cache)
+    layernorm_backward(dout, cache)
     for a, c in zip((x, gamma, beta, dout), saved):
         assert np.array_equal(a, c)
-    assert rel_error(dx, numerical_gradient_array(lambda v: layernorm_forward(v, gamma, beta)[0], x.copy(), dout)) < TOL
-    assert rel_error(dgamma, numerical_gradient_array(lambda v: layernorm_forward(x, v, beta)[0], gamma.copy(), dout)) < TOL
-    assert rel_error(dbeta, numerical_gradient_array(lambda v: layernorm_forward(x, gamma, v)[0], beta.copy(), dout)) < TOL
+    _check_norm_backward(layernorm_forward, layernorm_backward, x, gamma, beta, rng)
 
 
 def test_layernorm_layer(rng):
     layer = LayerNorm(4)
-    assert set(layer.params) == {"gamma", "beta"} and layer.n_params == 8
-    x = rng.standard_normal((1, 4))  # a batch of one works
-    a, cache = layer.forward(x, training=True)
-    b, _ = layer.forward(x, training=False)
-    assert np.array_equal(a, b)  # no train/inference difference
-    dout = rng.standard_normal((1, 4))
-    dx, grads = layer.backward(dout, cache)
-    for name in ("gamma", "beta"):
-        num = numerical_gradient_array(lambda _: layer.forward(x)[0], layer.params[name], dout)
-        assert rel_error(grads[name], num) < TOL
-    assert rel_error(dx, numerical_gradient_array(lambda v: layer.forward(v)[0], x.copy(), dout)) < TOL
+    _check_affine_norm_layer(layer, rng.standard_normal((1, 4)), rng)  # a batch of one works
     with pytest.raises(ShapeError, match=r"LayerNorm\(4.*\(N, 4\)"):
         layer.forward(np.ones((2, 5)))
     with pytest.raises(ValueError, match="eps"):
@@ -263,21 +282,8 @@ def test_oracle_layernorm_vs_torch(torch, rng):
     dout = rng.standard_normal((5, D))
     ln_t = torch.nn.LayerNorm(D, eps=1e-5, dtype=torch.float64)
     layer = LayerNorm(D, eps=1e-5)
-    gamma, beta = rng.uniform(0.5, 1.5, D), rng.standard_normal(D)
-    layer.params["gamma"][:] = gamma
-    layer.params["beta"][:] = beta
-    with torch.no_grad():
-        ln_t.weight.copy_(torch.tensor(gamma))
-        ln_t.bias.copy_(torch.tensor(beta))
-    out, cache = layer.forward(x)
-    dx, grads = layer.backward(dout, cache)
-    xt = torch.tensor(x, requires_grad=True)
-    ot = ln_t(xt)
-    ot.backward(torch.tensor(dout))
-    assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
-    assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(grads["gamma"], ln_t.weight.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(grads["beta"], ln_t.bias.grad.numpy()) <= ORACLE_TOL
+    _same_affine(torch, layer, ln_t, rng.uniform(0.5, 1.5, D), rng.standard_normal(D))
+    _assert_layer_matches_torch(torch, layer, ln_t, x, dout)
 
 
 # =========================================================================== dtypes / shapes
@@ -346,15 +352,22 @@ def test_group_norm_matches_loops_over_samples_and_groups(shape, G, rng):
     assert rel_error(out, _group_norm_by_loops(x, gamma, beta, G, 1e-5)) < 1e-13
 
 
+def _assert_is_group_norm(forward, backward, x, gamma, beta, G, rng):
+    """``forward(x, gamma, beta)`` and its ``backward`` give exactly what group norm with ``G``
+    groups gives (output and the gradients of x, gamma, beta); returns the output."""
+    out, cache = forward(x, gamma, beta)
+    gn, gn_cache = group_norm_forward(x, gamma, beta, num_groups=G)
+    assert np.array_equal(out, gn)
+    dout = rng.standard_normal(x.shape)
+    for a, b in zip(backward(dout, cache), group_norm_backward(dout, gn_cache), strict=True):
+        assert np.array_equal(a, b)
+    return out
+
+
 def test_layer_norm_is_group_norm_with_one_group(rng):
     # 2-D: the features are the channels, one group holds them all
     x, gamma, beta = _gn_inputs(rng, (5, 7))
-    ln, ln_cache = layernorm_forward(x, gamma, beta)
-    gn, gn_cache = group_norm_forward(x, gamma, beta, num_groups=1)
-    assert np.array_equal(ln, gn)
-    dout = rng.standard_normal(x.shape)
-    for a, b in zip(layernorm_backward(dout, ln_cache), group_norm_backward(dout, gn_cache)):
-        assert np.array_equal(a, b)
+    gn = _assert_is_group_norm(layernorm_forward, layernorm_backward, x, gamma, beta, 1, rng)
     # the independent formula: per row, over the features
     x_hat = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
     assert rel_error(gn, gamma * x_hat + beta) < 1e-13
@@ -367,12 +380,7 @@ def test_layer_norm_is_group_norm_with_one_group(rng):
 
 def test_instance_norm_is_group_norm_with_C_groups(rng):
     x, gamma, beta = _gn_inputs(rng, (3, 4, 2, 5))
-    inst, cache_i = instance_norm_forward(x, gamma, beta)
-    gn, cache_g = group_norm_forward(x, gamma, beta, num_groups=4)
-    assert np.array_equal(inst, gn)
-    dout = rng.standard_normal(x.shape)
-    for a, b in zip(instance_norm_backward(dout, cache_i), group_norm_backward(dout, cache_g)):
-        assert np.array_equal(a, b)
+    inst = _assert_is_group_norm(instance_norm_forward, instance_norm_backward, x, gamma, beta, 4, rng)
     # the independent formula: per sample and channel, over the positions (axes 2, 3)
     x_hat = (x - x.mean(axis=(2, 3), keepdims=True)) / np.sqrt(x.var(axis=(2, 3), keepdims=True) + 1e-5)
     assert rel_error(inst, gamma[:, None, None] * x_hat + beta[:, None, None]) < 1e-13
@@ -393,22 +401,6 @@ def test_group_norm_standardizes_each_group_and_ignores_other_samples(rng):
     assert np.allclose(out2, out, atol=1e-5)
 
 
-def _check_norm_backward(forward, backward, x, gamma, beta, rng):
-    """nnkit.gradcheck on x, gamma and beta of a forward/backward pair, through a random dout."""
-    tensors = {"x": x.copy(), "gamma": gamma.copy(), "beta": beta.copy()}
-
-    def f(p):
-        return forward(p["x"], p["gamma"], p["beta"])[0]
-
-    def analytic(dout):
-        _, cache = forward(tensors["x"], tensors["gamma"], tensors["beta"])
-        dx, dgamma, dbeta = backward(dout, cache)
-        return {"x": dx, "gamma": dgamma, "beta": dbeta}
-
-    res = check_gradients(f, tensors, analytic, rng=rng)
-    assert res.passed, str(res)
-
-
 @pytest.mark.parametrize("shape, G", [((5, 6), 3), ((5, 6), 1), ((3, 6, 4), 2), ((2, 4, 3, 3), 2), ((2, 4, 3, 3), 4)])
 def test_group_norm_gradcheck_x_gamma_beta(shape, G, rng):
     x, gamma, beta = _gn_inputs(rng, shape)
@@ -419,11 +411,6 @@ def test_group_norm_gradcheck_x_gamma_beta(shape, G, rng):
 def test_instance_norm_gradcheck_x_gamma_beta(shape, rng):
     x, gamma, beta = _gn_inputs(rng, shape)
     _check_norm_backward(instance_norm_forward, instance_norm_backward, x, gamma, beta, rng)
-
-
-def test_layernorm_gradcheck_with_nnkit_gradcheck(rng):
-    x, gamma, beta = _gn_inputs(rng, (4, 6))
-    _check_norm_backward(layernorm_forward, layernorm_backward, x, gamma, beta, rng)
 
 
 def test_group_and_instance_norm_do_not_mutate_arguments(rng):
@@ -442,30 +429,14 @@ def test_group_and_instance_norm_do_not_mutate_arguments(rng):
 @pytest.mark.parametrize("shape", [(4, 6), (4, 6, 3), (2, 6, 2, 3)])
 def test_group_norm_layer(shape, rng):
     layer = GroupNorm(3, 6)
-    assert set(layer.params) == {"gamma", "beta"} and layer.n_params == 12
     assert repr(layer) == "GroupNorm(3, 6, eps=1e-05)"
-    layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 6)
-    layer.params["beta"][:] = rng.standard_normal(6)
-    x = rng.standard_normal(shape)
-    a, _ = layer.forward(x, training=True)
-    b, _ = layer.forward(x, training=False)
-    assert np.array_equal(a, b)  # no train/inference difference
-    res = check_layer(layer, x, rng)
-    assert res.passed, str(res)
+    _check_affine_norm_layer(layer, rng.standard_normal(shape), rng)
 
 
 def test_instance_norm_layer(rng):
     layer = InstanceNorm(3)
-    assert set(layer.params) == {"gamma", "beta"} and layer.n_params == 6
     assert repr(layer) == "InstanceNorm(3, eps=1e-05)"
-    layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 3)
-    layer.params["beta"][:] = rng.standard_normal(3)
-    x = rng.standard_normal((2, 3, 4, 2))
-    a, _ = layer.forward(x, training=True)
-    b, _ = layer.forward(x, training=False)
-    assert np.array_equal(a, b)
-    res = check_layer(layer, x, rng)
-    assert res.passed, str(res)
+    _check_affine_norm_layer(layer, rng.standard_normal((2, 3, 4, 2)), rng)
 
 
 def test_group_norm_in_a_sequential_model(rng):
@@ -532,32 +503,18 @@ def test_group_and_instance_norm_layer_errors():
                                       ((2, 4, 3, 5), 4), ((2, 6, 2, 2, 3), 3)])
 def test_oracle_group_norm_vs_torch(shape, G, torch, rng):
     x, gamma, beta = _gn_inputs(rng, shape)
-    dout = rng.standard_normal(shape)
-    out, cache = group_norm_forward(x, gamma, beta, G, eps=1e-5)
-    dx, dgamma, dbeta = group_norm_backward(dout, cache)
-    xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
-    ot = torch.nn.functional.group_norm(xt, G, gt, bt, eps=1e-5)
-    ot.backward(torch.tensor(dout))
-    assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
-    assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(dgamma, gt.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(dbeta, bt.grad.numpy()) <= ORACLE_TOL
+    _assert_function_matches_torch(torch, lambda *a: group_norm_forward(*a, G, eps=1e-5), group_norm_backward,
+                                   lambda xt, gt, bt: torch.nn.functional.group_norm(xt, G, gt, bt, eps=1e-5),
+                                   x, gamma, beta, rng.standard_normal(shape))
 
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("shape", [(3, 4, 6), (2, 3, 4, 5), (2, 2, 2, 3, 2)])
 def test_oracle_instance_norm_vs_torch(shape, torch, rng):
     x, gamma, beta = _gn_inputs(rng, shape)
-    dout = rng.standard_normal(shape)
-    out, cache = instance_norm_forward(x, gamma, beta, eps=1e-5)
-    dx, dgamma, dbeta = instance_norm_backward(dout, cache)
-    xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
-    ot = torch.nn.functional.instance_norm(xt, weight=gt, bias=bt, eps=1e-5)
-    ot.backward(torch.tensor(dout))
-    assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL
-    assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(dgamma, gt.grad.numpy()) <= ORACLE_TOL
-    assert rel_error(dbeta, bt.grad.numpy()) <= ORACLE_TOL
+    _assert_function_matches_torch(torch, lambda *a: instance_norm_forward(*a, eps=1e-5), instance_norm_backward,
+                                   lambda xt, gt, bt: torch.nn.functional.instance_norm(xt, weight=gt, bias=bt, eps=1e-5),
+                                   x, gamma, beta, rng.standard_normal(shape))
 
 
 @pytest.mark.oracle
@@ -569,20 +526,8 @@ def test_oracle_layers_vs_torch_modules_and_the_identities(torch, rng):
         (InstanceNorm(4), torch.nn.InstanceNorm2d(4, eps=1e-5, affine=True)),
     ]
     for ours, theirs in cases:
-        ours.params["gamma"][:] = gamma
-        ours.params["beta"][:] = beta
-        with torch.no_grad():
-            theirs.weight.copy_(torch.tensor(gamma))
-            theirs.bias.copy_(torch.tensor(beta))
-        out, cache = ours.forward(x)
-        dx, grads = ours.backward(dout, cache)
-        xt = torch.tensor(x, requires_grad=True)
-        ot = theirs(xt)
-        ot.backward(torch.tensor(dout))
-        assert rel_error(out, ot.detach().numpy()) <= ORACLE_TOL, repr(ours)
-        assert rel_error(dx, xt.grad.numpy()) <= ORACLE_TOL, repr(ours)
-        assert rel_error(grads["gamma"], theirs.weight.grad.numpy()) <= ORACLE_TOL, repr(ours)
-        assert rel_error(grads["beta"], theirs.bias.grad.numpy()) <= ORACLE_TOL, repr(ours)
+        _same_affine(torch, ours, theirs, gamma, beta)
+        _assert_layer_matches_torch(torch, ours, theirs, x, dout)
     # PyTorch's own layer norm over (C, H, W) = nnkit's group norm with one group (unit affine)
     F = torch.nn.functional
     xt = torch.tensor(x)

@@ -23,7 +23,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from test_browser import CHROMIUM_ARGS, find_chromium, in_ci, unavailable, uses_a_demo
+from chromium import in_ci, offline_page
+from test_browser import uses_a_demo
 
 pytestmark = pytest.mark.slow
 
@@ -198,46 +199,22 @@ def test_page_has_no_widget_state_and_nothing_remote(exported, which):
 
 def test_page_opens_offline_in_chromium(exported):
     out, pages, mathjax = exported
-    chromium = find_chromium()
-    if chromium is None:
-        unavailable("chromium not found (Debian: `apt-get install chromium`, or set NNKIT_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the Python package playwright is not installed")
-    remote, failed, errors = [], [], []
-
-    def route(r):
-        if r.request.url.startswith(("file:", "data:", "blob:")):
-            r.continue_()
-        else:
-            remote.append(r.request.url)
-            r.abort()
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.route("**/*", route)
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            for stem in pages:
-                page.goto((out / f"{stem}.html").as_uri())
-                page.wait_for_load_state("load")
-                if mathjax is not None:
-                    page.wait_for_function(
-                        "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
-                        " && document.querySelectorAll('mjx-container').length > 0", timeout=30_000)
-                    page.evaluate("() => MathJax.startup.promise")
-                broken = page.evaluate("() => [...document.images].filter(i => !i.complete"
-                                       " || i.naturalWidth === 0).length")
-                assert broken == 0, f"{stem}: {broken} image(s) did not load"
-            page.goto((out / "index.html").as_uri())
-            assert page.locator("a").count() == len(pages)
-        finally:
-            browser.close()
-    assert not remote, f"the pages tried to reach the network: {remote}"
-    assert not failed, f"requests failed: {failed}"
-    assert not errors, f"JavaScript errors: {errors}"
+    with offline_page() as (page, blocked):
+        for stem in pages:
+            page.goto((out / f"{stem}.html").as_uri())
+            page.wait_for_load_state("load")
+            if mathjax is not None:
+                page.wait_for_function(
+                    "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+                    " && document.querySelectorAll('mjx-container').length > 0", timeout=30_000)
+                page.evaluate("() => MathJax.startup.promise")
+            broken = page.evaluate("() => [...document.images].filter(i => !i.complete"
+                                   " || i.naturalWidth === 0).length")
+            assert broken == 0, f"{stem}: {broken} image(s) did not load"
+        page.goto((out / "index.html").as_uri())
+        assert page.locator("a").count() == len(pages)
+    assert not blocked.remote, f"the pages tried to reach the network: {blocked.remote}"
+    assert not blocked.failed, f"requests failed: {blocked.failed}"
+    assert not blocked.errors, f"JavaScript errors: {blocked.errors}"
     if mathjax is None:
         pytest.skip("formulas not checked: MathJax is not in build/site-assets (run `make site` once)")

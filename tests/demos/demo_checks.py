@@ -5,6 +5,8 @@ has no ``__init__.py``), so a test module imports these with ``from demo_checks 
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 
@@ -18,19 +20,29 @@ def pick_refused(demo, name: str, value) -> tuple[list[str], str]:
     and pick it, as a student could; return ``(demo.errors, shown_text(demo))`` for the test to check."""
     control = demo.controls[name]
     if hasattr(control, "options"):
+        current = control.value
         control.options = (*control.options, value)
+        control.value = current  # new options select the first one (ipywidgets): keep the student's choice
     control.value = value
     return demo.errors, shown_text(demo)
 
 
-def assert_refused_then_recovers(demo, name: str, bad, good, *, error: str, shown: str) -> None:
+def assert_refused_then_recovers(demo, name: str, bad, good, *, error: str, shown: str, kept=None,
+                                 state_key: str | None = None) -> str:
     """Picking ``bad`` in control ``name`` (:func:`pick_refused`) fails once, shown and not raised:
-    the traceback holds ``error``, the Output area ``shown``; picking ``good`` then works again."""
+    the traceback holds ``error``, the Output area ``shown``, and what ``kept(demo)`` returns (the
+    last good picture, if given) is unchanged; picking ``good`` then works again, without a new
+    error, and lands in ``demo.state[state_key]`` (default ``name``). Returns the Output area's text."""
+    before = copy.deepcopy(kept(demo)) if kept else None
     errors, text = pick_refused(demo, name, bad)
     assert len(errors) == 1 and error in errors[0]
     assert shown in text
+    if kept:
+        np.testing.assert_equal(kept(demo), before)
     demo.controls[name].value = good
-    assert demo.state[name] == good
+    assert demo.state[state_key or name] == good
+    assert len(demo.errors) == 1
+    return text
 
 
 def _pixels(demo) -> np.ndarray:

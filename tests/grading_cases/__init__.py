@@ -1,20 +1,19 @@
 """The synthetic students of the end-to-end grading tests, one plain data module per assignment.
 
-``a01_perceptron.py`` ... ``a06_autodiff.py`` (``"a" + assignment``) each state, and state only:
+``a01_perceptron.py`` ... ``a07_gradient_checker.py`` (``"a" + assignment``) each state, and state only:
 
 - ``A``, ``NB``: the assignment and its notebook;
 - ``MANUAL``: the grade ids graded by hand (written answers), ``[]`` when there are none;
-- ``WRONG``, ``TAMPER``: ``{student: (overrides, expect, diagnoses)}``: ``overrides`` is
+- ``WRONG``, ``TAMPER``: ``{student: (overrides, expect, diagnoses[, edit])}``: ``overrides`` is
   ``{grade_id: source}`` for :func:`grading_harness.submission` (or :data:`grading_harness.UNANSWERED`:
   the release's cells, nothing filled in), ``expect`` the points where they differ from full marks
-  (``{grade_id: points | PARTIAL}``, ``{EVERY_CELL: 0.0}``), ``diagnoses`` the texts the feedback must show;
-- ``EDITS``: ``{student: edit(nb)}``, changes beyond the solution cells (tampered test cells, ...);
+  (``{grade_id: points | PARTIAL}``, ``{EVERY_CELL: 0.0}``), ``diagnoses`` the texts the feedback must
+  show, and the optional ``edit(nb)`` a change beyond the answer cells (tampered test cells, ...);
 - ``AGAIN``: a student handed in twice (the grade must not depend on the run), or ``None``;
 - ``SOLUTION_FEEDBACK``: what the solution's feedback says (``SOLUTION_FEEDBACK_OMITS``: what it must not).
 
 The tampering attempts every class makes, (a) to (d), are built with ``grading_harness``
-(``patch_the_checker``, ``tamper_test_cells``, ``endless_loop``, ``ends_its_process``,
-``kill_kernel_after``). Points are not stated here: :attr:`Cases.FULL` reads them from the spec
+(``patch_the_checker``, ``unwritten_with_tampered_tests``, ``endless_loop``, ``ends_its_process``). Points are not stated here: :attr:`Cases.FULL` reads them from the spec
 (``nngrader/specs``), which the notebook metadata must match (``tests/test_grading_sandbox.py``).
 To add an assignment, write its module and add its name to :data:`ASSIGNMENTS`.
 """
@@ -31,7 +30,8 @@ import grading_harness as h
 
 __all__ = ["Cases", "Graded", "ASSIGNMENTS", "load", "graded", "graded_fixture"]
 
-ASSIGNMENTS = ["01_perceptron", "02_three_layer", "03_two_layer", "04_optimizers", "05_training", "06_autodiff"]
+ASSIGNMENTS = ["01_perceptron", "02_three_layer", "03_two_layer", "04_optimizers", "05_training", "06_autodiff",
+               "07_gradient_checker"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,6 @@ class Cases:
     WRONG: dict
     TAMPER: dict
     MANUAL: list = field(default_factory=list)
-    EDITS: dict = field(default_factory=dict)
     AGAIN: str | None = None
     SOLUTION_FEEDBACK: list = field(default_factory=list)
     SOLUTION_FEEDBACK_OMITS: list = field(default_factory=list)
@@ -67,8 +66,8 @@ class Cases:
         """``{student: (notebook, expect, diagnoses)}``: the solution, the release, every broken
         student, and ``AGAIN`` once more under ``<AGAIN>_again``."""
         out = {"solution": (self.submission(), {}, []), "release": (self.release(), {h.EVERY_CELL: 0.0}, [])}
-        for name, (over, expect, diagnoses) in {**self.WRONG, **self.TAMPER}.items():
-            nb = self.submission(over, fill=over is not h.UNANSWERED, edit=self.EDITS.get(name))
+        for name, (over, expect, diagnoses, *edit) in {**self.WRONG, **self.TAMPER}.items():
+            nb = self.submission(over, fill=over is not h.UNANSWERED, edit=edit[0] if edit else None)
             out[name] = (nb, expect, diagnoses)
         if self.AGAIN:
             out[f"{self.AGAIN}_again"] = out[self.AGAIN]

@@ -2,10 +2,8 @@
 
 The solution and the release are graded too; see ``grading_cases/__init__.py`` for the fields.
 """
-from functools import partial
-
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, kill_kernel_after, patch_the_checker, tamper_test_cells,
+    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
 )
 
 A, NB = "01_perceptron", "perceptron"
@@ -85,18 +83,17 @@ TAMPER = {
             "mp_neuron(x, w, theta)"),
         "xor_network_solution": XOR_OWN_STEP,
     }, {"perceptron_mp_neuron": 0.0}, ["returned an object of type AlwaysRight"]),
-    # (b) deleted / edited test cells; the functions they test are not written
-    "tamper_tests": ({
-        "gate_weights_solution": "def gate_weights(name):\n    raise NotImplementedError()",
-        "train_perceptron_solution": "def train_perceptron(X, t, lr=1.0, max_epochs=100):\n    raise NotImplementedError()",
-        "xor_network_solution": "def xor_network(X):\n    raise NotImplementedError()",
-    }, {"perceptron_gate_weights": 0.0, "perceptron_train": 0.0, "perceptron_xor_network": 0.0},
-        ["train_perceptron raised NotImplementedError"]),
+    # (b) three answers not written; the xor test cell deleted, the train one rewritten, the gate one stripped
+    "tamper_tests": unwritten_with_tampered_tests(
+        delete=("perceptron_xor_network", "xor_network_solution", "xor_network(X)"),
+        rewrite=("perceptron_train", "train_perceptron_solution", "train_perceptron(X, t, lr=1.0, max_epochs=100)"),
+        strip=("perceptron_gate_weights", "gate_weights_solution", "gate_weights(name)")),
     # (c) an endless loop inside a graded function
     "tamper_loop": endless_loop("xor_network_solution", "xor_network(X)", "perceptron_xor_network"),
     # (d) a function that ends its own process, and a cell that kills the kernel
     "tamper_kill": ends_its_process("mp_neuron_solution", "mp_neuron(x, w, theta)", "perceptron_mp_neuron",
-                                   also={"xor_network_solution": XOR_OWN_STEP}),
+                                    also={"xor_network_solution": XOR_OWN_STEP},
+                                    kill_after="perceptron_gate_weights"),
     # (e) answering with nnkit's own implementations (and hiding one call from the profiler)
     "tamper_nnkit": ({
         "gate_weights_solution": '''
@@ -125,12 +122,4 @@ def train_perceptron(X, t, lr=1.0, max_epochs=100):
     }, {"perceptron_gate_weights": 0.0, "perceptron_update": 0.0, "perceptron_train": 0.0, "perceptron_xor_network": 0.0},
         ["called nnkit.neurons.train_perceptron, nnkit's own implementation", "called nnkit.neurons.mcp_gate",
          "called nnkit.neurons.xor_network", "changed the Python profiler"]),
-}
-
-EDITS = {
-    # (b) delete the xor test cell, rewrite the train test cell, strip the gate test cell's metadata
-    "tamper_tests": partial(tamper_test_cells, delete="perceptron_xor_network", rewrite="perceptron_train",
-                            strip="perceptron_gate_weights"),
-    # (d) a top-level cell that kills its own kernel, right after the gate test
-    "tamper_kill": partial(kill_kernel_after, grade_id="perceptron_gate_weights"),
 }

@@ -4,10 +4,8 @@ Plausible wrong derivations (sigmoid' written as sigmoid, a missing transpose, a
 summed over the batch, the squared loss without its 1/2, the output error a - y used with the
 squared loss, a forgotten cache entry) and tampering attempts; see ``grading_cases/__init__.py``.
 """
-from functools import partial
-
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, kill_kernel_after, patch_the_checker, tamper_test_cells,
+    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
 )
 
 A, NB = "02_three_layer", "three_layer"
@@ -33,11 +31,6 @@ def {name}(X, y, params):
 
 SQ_D3 = "(y_hat - y) * y_hat * (1 - y_hat) / N"
 CE_D3 = "(y_hat - y) / N"
-UNIMPLEMENTED = {
-    "squared_loss_solution": "def squared_loss(y_hat, y):\n    raise NotImplementedError()\n",
-    "cross_entropy_loss_solution": "def cross_entropy_loss(y_hat, y):\n    raise NotImplementedError()\n",
-    "backward_cross_entropy_solution": "def backward_cross_entropy(X, y, params):\n    raise NotImplementedError()\n",
-}
 
 WRONG = {
     # sigma'(z2) written as sigma(z2) in the squared-loss backward pass
@@ -91,17 +84,19 @@ TAMPER = {
         "cross_entropy_loss_solution": "def cross_entropy_loss(y_hat, y):\n    return 0.0\n",
     }, {"three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0},
         ["loss: relative error 1 (expected <= 1e-09): got 0"]),
-    # deleted / edited / stripped test cells; the functions they test are not written
-    "tamper_tests": (UNIMPLEMENTED, {
-        "three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0,
-        "three_layer_backward_cross_entropy": 0.0,
-    }, ["backward_cross_entropy raised NotImplementedError", "squared_loss raised NotImplementedError"]),
+    # three answers not written; one test cell deleted, another rewritten, a third stripped of its metadata
+    "tamper_tests": unwritten_with_tampered_tests(
+        delete=("three_layer_squared_loss", "squared_loss_solution", "squared_loss(y_hat, y)"),
+        rewrite=("three_layer_cross_entropy_loss", "cross_entropy_loss_solution", "cross_entropy_loss(y_hat, y)"),
+        strip=("three_layer_backward_cross_entropy", "backward_cross_entropy_solution",
+               "backward_cross_entropy(X, y, params)")),
     # an endless loop inside a graded function
     "tamper_loop": endless_loop("backward_cross_entropy_solution", "backward_cross_entropy(X, y, params)",
                                 "three_layer_backward_cross_entropy"),
     # a function that ends its own process, and a cell that kills the kernel
     "tamper_kill": ends_its_process("backward_squared_solution", "backward_squared(X, y, params)",
-                                    "three_layer_backward_squared"),
+                                    "three_layer_backward_squared",
+                                    kill_after="three_layer_forward"),
     # answering with nnkit's own implementations (and hiding one call from the profiler)
     "tamper_nnkit": ({
         "squared_loss_solution": '''
@@ -134,12 +129,4 @@ def backward_cross_entropy(X, y, params):
         "three_layer_backward_cross_entropy": 0.0},
         ["called nnkit.losses.binary_cross_entropy, nnkit's own implementation",
          "called nnkit.model.loss_and_grads", "changed the Python profiler"]),
-}
-
-EDITS = {
-    # delete one test cell, rewrite another, strip a third of its nbgrader metadata
-    "tamper_tests": partial(tamper_test_cells, delete="three_layer_squared_loss",
-                            rewrite="three_layer_cross_entropy_loss", strip="three_layer_backward_cross_entropy"),
-    # a top-level cell that kills its own kernel, right after the forward test
-    "tamper_kill": partial(kill_kernel_after, grade_id="three_layer_forward"),
 }

@@ -3,10 +3,8 @@
 Plausible wrong answers (each breaks one graded function) and tampering attempts; see
 ``grading_cases/__init__.py``.
 """
-from functools import partial
-
 from grading_harness import (
-    EVERY_CELL, PARTIAL, endless_loop, ends_its_process, kill_kernel_after, patch_the_checker, tamper_test_cells,
+    EVERY_CELL, PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
 )
 
 A, NB = "03_two_layer", "two_layer"
@@ -86,17 +84,16 @@ TAMPER = {
             "forward(X, params)"),
         "backward_code": INLINE_BACKWARD,
     }, {"twolayer_forward": 0.0}, ["returned an object of type AlwaysRight"]),
-    # (b) deleted / edited test cells; the functions they test are not written
-    "tamper_tests": ({
-        "loss_code": "def loss(y_hat, Y):\n    raise NotImplementedError()",
-        "softmax_jacobian_code": "def softmax_jacobian(z):\n    raise NotImplementedError()",
-        "softmax_ce_grad_code": "def softmax_ce_grad(logits, y):\n    raise NotImplementedError()",
-    }, {"twolayer_loss": 0.0, "twolayer_softmax_jacobian": 0.0, "twolayer_softmax_ce_grad": 0.0},
-        ["loss raised NotImplementedError", "softmax_jacobian raised NotImplementedError"]),
+    # (b) three answers not written; the Jacobian's test cell deleted, the loss's rewritten, p - y's stripped
+    "tamper_tests": unwritten_with_tampered_tests(
+        delete=("twolayer_softmax_jacobian", "softmax_jacobian_code", "softmax_jacobian(z)"),
+        rewrite=("twolayer_loss", "loss_code", "loss(y_hat, Y)"),
+        strip=("twolayer_softmax_ce_grad", "softmax_ce_grad_code", "softmax_ce_grad(logits, y)")),
     # (c) an endless loop inside a graded function
     "tamper_loop": endless_loop("softmax_ce_grad_code", "softmax_ce_grad(logits, y)", "twolayer_softmax_ce_grad"),
     # (d) a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("softmax_jacobian_code", "softmax_jacobian(z)", "twolayer_softmax_jacobian"),
+    "tamper_kill": ends_its_process("softmax_jacobian_code", "softmax_jacobian(z)", "twolayer_softmax_jacobian",
+                                    kill_after="twolayer_loss"),
     # (e) answering with nnkit's own implementations (and hiding one call from the profiler)
     "tamper_nnkit": ({
         "forward_code": '''
@@ -146,12 +143,4 @@ def softmax_ce_grad(logits, y):
          "nnkit.layers.dense_backward", "nnkit.activations.tanh_grad", "called nnkit.activations.softmax,",
          "called nnkit.gradcheck.numerical_gradient", "changed the Python profiler",
          "nnkit's own implementation of what this exercise asks you to write"]),
-}
-
-EDITS = {
-    # (b) delete the Jacobian's test cell, rewrite the loss's, strip the p - y cell's metadata
-    "tamper_tests": partial(tamper_test_cells, delete="twolayer_softmax_jacobian", rewrite="twolayer_loss",
-                            strip="twolayer_softmax_ce_grad"),
-    # (d) a top-level cell that kills its own kernel, right after the loss test
-    "tamper_kill": partial(kill_kernel_after, grade_id="twolayer_loss"),
 }

@@ -4,10 +4,8 @@ The classic slips of the optimizer slides (momentum applying the learning rate t
 averaging g instead of g**2, Adam without bias correction, Adagrad's eps inside the square root,
 ...) and tampering attempts; see ``grading_cases/__init__.py``.
 """
-from functools import partial
-
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, kill_kernel_after, patch_the_checker, tamper_test_cells, unimplemented,
+    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
 )
 
 A, NB = "04_optimizers", "optimizers"
@@ -89,17 +87,16 @@ TAMPER = {
             "nnkit.optimizers.SGD._update = lambda self, p, g, t: None\n",
             "sgd_step(w, g, lr)"),
     }, {"optim_sgd": 0.0}, ["returned an object of type AlwaysRight"]),
-    # deleted / edited test cells; the functions they test are not written
-    "tamper_tests": ({
-        "optim_nesterov_solution": unimplemented("nesterov_step(w, g, v, lr, mu)"),
-        "optim_rmsprop_solution": unimplemented("rmsprop_step(w, g, s, lr, beta, eps)"),
-        "optim_adam_solution": unimplemented("adam_step(w, g, m, v, t, lr, beta1, beta2, eps)"),
-    }, {"optim_nesterov": 0.0, "optim_rmsprop": 0.0, "optim_adam": 0.0},
-        ["rmsprop_step raised NotImplementedError", "adam_step raised NotImplementedError"]),
+    # three answers not written; the Adam test cell deleted, the RMSprop one rewritten, the Nesterov one stripped
+    "tamper_tests": unwritten_with_tampered_tests(
+        delete=("optim_adam", "optim_adam_solution", "adam_step(w, g, m, v, t, lr, beta1, beta2, eps)"),
+        rewrite=("optim_rmsprop", "optim_rmsprop_solution", "rmsprop_step(w, g, s, lr, beta, eps)"),
+        strip=("optim_nesterov", "optim_nesterov_solution", "nesterov_step(w, g, v, lr, mu)")),
     # an endless loop inside a graded function
     "tamper_loop": endless_loop("optim_adagrad_solution", "adagrad_step(w, g, G, lr, eps)", "optim_adagrad"),
     # a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("optim_momentum_solution", "momentum_step(w, g, v, lr, mu)", "optim_momentum"),
+    "tamper_kill": ends_its_process("optim_momentum_solution", "momentum_step(w, g, v, lr, mu)", "optim_momentum",
+                                    kill_after="optim_sgd"),
     # answering with nnkit's own optimizers (one of them hiding from the profiler)
     "tamper_nnkit": ({
         "optim_sgd_solution": '''
@@ -142,12 +139,4 @@ def adam_step(w, g, m, v, t, lr, beta1, beta2, eps):
          "Write sgd_step yourself with NumPy", "Write adam_step yourself with NumPy",
          "called nnkit.optimizers.RMSprop._update", "called nnkit.optimizers.Optimizer.step",
          "changed the Python profiler"]),
-}
-
-EDITS = {
-    # delete the Adam test cell, rewrite the RMSprop test cell, strip the Nesterov test cell's metadata
-    "tamper_tests": partial(tamper_test_cells, delete="optim_adam", rewrite="optim_rmsprop",
-                            strip="optim_nesterov"),
-    # a top-level cell that kills its own kernel (and the grading sandbox), right after the SGD test
-    "tamper_kill": partial(kill_kernel_after, grade_id="optim_sgd"),
 }

@@ -4,10 +4,8 @@ Plausible wrong answers (dropout scaled by p_drop, a batch-norm backward without
 He's variance used as the standard deviation, ...), an undertrained network and tampering
 attempts; see ``grading_cases/__init__.py``. Every graded cell is autograded (``MANUAL`` is empty).
 """
-from functools import partial
-
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, kill_kernel_after, patch_the_checker, tamper_test_cells, unimplemented,
+    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
 )
 
 A, NB = "05_training", "training"
@@ -112,29 +110,25 @@ TAMPER = {
             "nnkit.normalization.batchnorm_forward = lambda x, *a, **k: (x, None, None, None)\n",
             "batchnorm_forward(x, gamma, beta, eps=1e-5)"),
     }, {"training_batchnorm_forward": 0.0}, ["returned an object of type AlwaysRight"]),
-    # (b) deleted / edited test cells; the functions they test are not written
-    "tamper_tests": ({
-        "xavier_uniform_solution": unimplemented("xavier_uniform(shape, rng)"),
-        "batchnorm_forward_solution": unimplemented("batchnorm_forward(x, gamma, beta, eps=1e-5)"),
-        "l1_grad_solution": unimplemented("l1_grad(params, lam)"),
-    }, {"training_xavier_uniform": 0.0, "training_batchnorm_forward": 0.0, "training_l1_grad": 0.0},
-        ["batchnorm_forward raised NotImplementedError", "xavier_uniform raised NotImplementedError"]),
+    # (b) three answers not written; the xavier test cell deleted, the batchnorm_forward one rewritten,
+    #     the l1 one stripped
+    "tamper_tests": unwritten_with_tampered_tests(
+        delete=("training_xavier_uniform", "xavier_uniform_solution", "xavier_uniform(shape, rng)"),
+        rewrite=("training_batchnorm_forward", "batchnorm_forward_solution", "batchnorm_forward(x, gamma, beta, eps=1e-5)"),
+        strip=("training_l1_grad", "l1_grad_solution", "l1_grad(params, lam)")),
     # (c) an endless loop inside a graded function
     "tamper_loop": endless_loop("batchnorm_backward_solution", "batchnorm_backward(dout, x, gamma, eps=1e-5)",
                                 "training_batchnorm_backward"),
     # (d) a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("l1_grad_solution", "l1_grad(params, lam)", "training_l1_grad"),
+    "tamper_kill": ends_its_process("l1_grad_solution", "l1_grad(params, lam)", "training_l1_grad",
+                                    kill_after="training_dropout_forward"),
     # (e) nnkit's own implementations, a numerical gradient, and a call hidden from the profiler
     "tamper_nnkit": ({
         "l2_grad_solution": "from nnkit.regularization import l2_grad\n",
         "dropout_forward_solution": '''
 import nnkit.layers
 def dropout_forward(x, p_drop, rng=None, training=True, mask=None):
-    if not training:
-        return x, None
-    if mask is None:
-        mask = rng.random(x.shape) >= p_drop
-    return nnkit.layers.dropout_forward(x, p_drop, mask=mask)[0], mask
+    return nnkit.layers.dropout_forward(x, p_drop, rng, training, mask)
 ''',
         "batchnorm_backward_solution": '''
 from nnkit.gradcheck import numerical_gradient_array
@@ -175,12 +169,4 @@ def train_digits(X_train, y_train, X_val, y_val, X_test, rng):
         ["called nnkit.regularization.l2_grad, nnkit's own implementation", "called nnkit.layers.dropout_forward",
          "called nnkit.gradcheck.numerical_gradient_array", "called nnkit.initializers.he_normal",
          "changed the Python profiler", "nnkit.training.fit"]),
-}
-
-EDITS = {
-    # (b) delete the xavier test cell, rewrite the batchnorm_forward one, strip the l1 one's metadata
-    "tamper_tests": partial(tamper_test_cells, delete="training_xavier_uniform", rewrite="training_batchnorm_forward",
-                            strip="training_l1_grad"),
-    # (d) a top-level cell that kills its own kernel, right after the dropout_forward test
-    "tamper_kill": partial(kill_kernel_after, grade_id="training_dropout_forward"),
 }

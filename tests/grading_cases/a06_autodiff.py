@@ -84,10 +84,7 @@ TAMPER = {
     "tamper_nnkit": ({"value_code": "from nnkit.autodiff import Value\n"}, {EVERY_CELL: 0.0},
                      ["called nnkit.autodiff.Value"]),
     # deleted / edited / stripped test cells in the untouched release: nothing is written
-    "tamper_tests": (UNANSWERED, {EVERY_CELL: 0.0}, []),
-}
-
-EDITS = {
-    "tamper_tests": partial(tamper_test_cells, delete="autodiff_graphs", rewrite="autodiff_arithmetic",
-                            strip="autodiff_neuron"),
+    "tamper_tests": (UNANSWERED, {EVERY_CELL: 0.0}, [],
+                     partial(tamper_test_cells, delete="autodiff_graphs", rewrite="autodiff_arithmetic",
+                             strip="autodiff_neuron")),
 }
