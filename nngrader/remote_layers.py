@@ -57,9 +57,9 @@ __all__ = ["Served", "LayerServer", "RemoteLayer", "hide", "proxy_layer", "proxy
 #: student code chooses the arrays the grader computes with, so their size is bounded.
 MAX_ENTRIES = 100_000
 
-# what a server's error may come back as in student code; anything else is a RuntimeError
-_ERRORS = {e.__name__: e for e in (ValueError, TypeError, IndexError, KeyError, FloatingPointError,
-                                   ZeroDivisionError, ArithmeticError)}
+# what a server's error comes back as in student code (the first that fits; else a RuntimeError)
+_ERRORS = {e.__name__: e for e in (KeyError, IndexError, ZeroDivisionError, FloatingPointError, ArithmeticError,
+                                   ValueError, TypeError)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,8 +135,8 @@ class LayerServer:
             dx, grads = layer.backward(dout, cache, need_dx)
             return {"dx": dx, "grads": dict(grads)}
         except Exception as e:  # noqa: BLE001 - the student's arrays broke the layer: tell the student
-            name = type(e).__name__ if type(e).__name__ in _ERRORS else "RuntimeError"
-            return {"error": name, "message": str(e)[:300]}
+            name = next((n for n, kind in _ERRORS.items() if isinstance(e, kind)), "RuntimeError")
+            return {"error": name, "message": str(e)[:300] or type(e).__name__}
 
     def _read(self, request):
         """The request's handle and arrays, checked: numeric, parameters of their own shapes, small."""

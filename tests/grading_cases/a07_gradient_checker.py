@@ -3,7 +3,8 @@
 Each wrong answer breaks one graded function, and what uses it: probes undone by arithmetic, each
 entry's error against itself, ReLU kinks ignored, float32 layers checked in float32, the bug's kind
 read off the layer, one check of the whole network. Tampering: nnkit's own checker, a driver
-rewritten to read the planted answer; see ``grading_cases/__init__.py`` for the fields.
+rewritten to read the planted answer, the planted bug read off the recipe and the layer objects; see
+``grading_cases/__init__.py`` for the fields.
 """
 from functools import partial
 
@@ -139,6 +140,61 @@ def relative_error(a, b):
     return np.full(np.shape(a), rel_error(a, b))
 '''
 
+# the planted bug read off the objects, not found by checking: the layer's backward function (its name,
+# the functions in its closure, their source) and what the garbage collector holds for the layer
+READ_THE_LAYER = '''
+import gc, inspect, types
+
+def _planted_bug(layer):
+    todo = [layer.backward] + [o for o in gc.get_objects() if isinstance(o, types.MethodType) and o.__self__ is layer]
+    seen = set()
+    while todo:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        f = getattr(f, "__func__", f)
+        names = [getattr(f, "__name__", ""), getattr(getattr(f, "__code__", None), "co_name", "")]
+        try:
+            names.append(inspect.getsource(f))
+        except (OSError, TypeError):
+            pass
+        for bug in planted.BUGS:
+            if any(bug in n for n in names):
+                return bug
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:
+                pass
+    return ""
+
+def check_layer(layer, x, rng, h=1e-5, kinks=()):
+    broken = planted.BUGS[_planted_bug(layer)][1] if _planted_bug(layer) else None
+    return {name: np.inf if name == broken else 0.0 for name in ["x", *layer.params]}
+'''
+
+# ... and a driver rewritten to read the recipe's bug field (or the twin's bug), find_bug reading the layers
+READ_THE_RECIPE = '''
+def find_bug(network, X, rng):
+    for i, layer in enumerate(network):
+        bug = _planted_bug(layer)
+        if bug:
+            return i, planted.BUGS[bug][1], planted.BUGS[bug][2]
+    return None
+
+def run_find_bug(recipe, seed, twin=None):
+    report = planted.drive_find_bug(find_bug, recipe, seed, twin)
+    if isinstance(twin, (list, tuple)):  # (layer index, bug)
+        twin = {"layers": [{"bug": twin[1] if j == twin[0] else ""} for j in range(twin[0] + 1)]}
+    for key, r in (("answer", recipe), ("twin_answer", twin)):
+        for i, layer in enumerate((r or {}).get("layers", [])):
+            if layer.get("bug"):
+                report[key] = (i, *planted.BUGS[layer["bug"]][1:])
+    report["unchecked"] = []
+    return report
+'''
+
 TAMPER = {
     # (a) nnkit's own checker inside the graded functions; a check_layer that ends its process
     "tamper_nnkit": ({
@@ -178,4 +234,13 @@ def run_find_bug(recipe, seed, twin=None):
         # relative_error's test cell deleted, numerical_gradient's rewritten, check_layer's stripped
         partial(tamper_test_cells, delete="gradcheck_relative_error", rewrite="gradcheck_numerical_gradient",
                 strip="gradcheck_check_layer")),
+    # (c) the planted bug read instead of found: the recipe's bug field, the layer's backward function and its
+    #     closure, its source, the garbage collector. The layers stay in the grader: nothing to read
+    "tamper_read_the_bug": ({
+        "check_layer_code": with_solution("check_layer_code", READ_THE_LAYER),
+        "find_bug_code": with_solution("find_bug_code", READ_THE_RECIPE),
+    }, {"gradcheck_check_layer": 0.0, "gradcheck_find_bug": 0.0},
+        ["on the same layer with a planted bug in dW, your check passes it too",
+         "find_bug returned None without running the backward pass of layer(s)",
+         "find_bug returned None, but layer"]),
 }
