@@ -111,7 +111,7 @@ class LayerServer:
 
     def public(self, served: Served):
         """Build ``served``'s real layers here and return its public description."""
-        from . import planted
+        from . import planted  # when used: the sandbox's child imports this module for every assignment
 
         recipe = served.recipe
         if served.is_network:
@@ -127,12 +127,12 @@ class LayerServer:
         docstring). Whatever student code sent, the answer is a reply: an error says what was wrong."""
         try:
             handle, x, dout, params, training, need_dx = self._read(request)
-            served, index = self._served[handle]
-            served.backward_calls[index] += 1
             layer = self.layers[handle]
             layer.params = params
             _, cache = layer.forward(x, training)
             dx, grads = layer.backward(dout, cache, need_dx)
+            served, index = self._served[handle]
+            served.backward_calls[index] += 1
             return {"dx": dx, "grads": dict(grads)}
         except Exception as e:  # noqa: BLE001 - the student's arrays broke the layer: tell the student
             name = next((n for n, kind in _ERRORS.items() if isinstance(e, kind)), "RuntimeError")
@@ -198,7 +198,7 @@ def through_wire(value):
 
 def _clean_layer(public: dict):
     """nnkit's layer with the public description's parameters, for the proxy's forward pass."""
-    from . import planted
+    from . import planted  # when used, as above
 
     kind, name, params = public["type"], public["name"], public["params"]
     if kind == "dense":
