@@ -264,3 +264,15 @@ def broken(public):
     assert session.call("keep", (Served(RECIPES[0]),), {}, (), 10.0).status == "ok"
     run = session.exec_cell(2, "kept[0].backward(np.ones((2, 4)), kept[0].forward(np.ones((2, 3)))[1])")
     assert run.status == "error" and "not connected" in run.message
+
+
+def test_a_callback_in_a_call_that_serves_no_layers_breaks_the_protocol(session):
+    forged = '''
+def forged():
+    layer = remote_layers.proxy_layer({"handle": 0, "type": "activation", "name": "tanh", "params": {}, "y": None})
+    return layer.backward(np.ones(2), layer.forward(np.ones(2))[1])
+'''
+    assert session.exec_cell(0, PROXY + forged).status == "ok"
+    out = session.call("forged", (), {}, (), 10.0)
+    assert out.status == "protocol" and "corrupted" in out.error
+    assert session.call("run", (Served(RECIPES[4]), np.ones((2, 3)), np.ones((2, 3))), {}, (), 10.0).status == "ok"
