@@ -170,7 +170,8 @@ def _planted_bug(layer):
     return ""
 
 def check_layer(layer, x, rng, h=1e-5, kinks=()):
-    broken = planted.BUGS[_planted_bug(layer)][1] if _planted_bug(layer) else None
+    bug = _planted_bug(layer)
+    broken = planted.BUGS[bug][1] if bug else None
     return {name: np.inf if name == broken else 0.0 for name in ["x", *layer.params]}
 '''
 
