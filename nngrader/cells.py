@@ -155,7 +155,7 @@ def translate_cell(source: str, _depth: int = 0) -> Translation:
         msg = "Can't use statement directly after '%%time'!"
         return Translation("\n" * (first - 1) + f"get_ipython()._usage_error({msg!r})", magic)
     if _depth >= _MAX_NESTING:
-        return Translation(None, magic, f"it nests cell magics too deeply; the grader skips the cell")
+        return Translation(None, magic, "it nests cell magics too deeply; the grader skips the cell")
     inner = translate_cell(body, _depth + 1)
     if inner.code is None:
         return Translation(None, magic + " " + inner.magic, inner.note)
@@ -164,8 +164,8 @@ def translate_cell(source: str, _depth: int = 0) -> Translation:
         setup = _split_options(line, "nrp", "tcqo")
         scoped = _bound_names(setup + "\n" + body_code) | inner.scoped
         run = f"get_ipython()._scoped({setup!r}, {body_code!r}, {first})"
-        note = (f"it starts with %%timeit, which runs the cell in a function of its own, as IPython does: "
-                f"what the cell defines is not kept")
+        note = ("it starts with %%timeit, which runs the cell in a function of its own, as IPython does: "
+                "what the cell defines is not kept")
         return Translation("\n" * (first - 1) + run, magic, note, frozenset(scoped))
     if name == "capture":
         names = [w for w in line.split() if not w.startswith("-")]

@@ -140,10 +140,7 @@ def _kinds(rec: dict) -> list:
 
 def collect(root: str | Path, assignment: str) -> ClassReport:
     """Everything the report shows, from the gradebook and the autograded notebooks of ``root``."""
-    from .course import gradebook, without_iri_parser
-
-    without_iri_parser()
-    from nbgrader.api import MissingEntry
+    from .course import find_assignment, gradebook, release_hint
 
     root = Path(root).resolve()
     submitted = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
@@ -151,11 +148,10 @@ def collect(root: str | Path, assignment: str) -> ClassReport:
     totals: dict[str, tuple] = {}
     late: list[LateSubmission] = []
     with gradebook(root) as gb:
-        try:
-            a = gb.find_assignment(assignment)
-        except MissingEntry:
-            raise SystemExit(f"The gradebook has no assignment {assignment!r}: run "
-                             f"`python -m nngrader generate_assignment {assignment}` and autograde it first.") from None
+        a = find_assignment(gb, assignment)
+        if a is None:
+            raise SystemExit(f"The gradebook has no assignment {assignment!r}: {release_hint(assignment)}, "
+                             "and autograde it.")
         notebooks = [nb.name for nb in a.notebooks]
         for nb in a.notebooks:
             for gc in nb.grade_cells:

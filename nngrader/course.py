@@ -67,20 +67,30 @@ def gradebook(root: str | os.PathLike, db_url: str | None = None):
         yield gb
 
 
+def find_assignment(gb, assignment: str):
+    """The gradebook's record of ``assignment``, or None when ``generate_assignment`` never made it."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        return gb.find_assignment(assignment)
+    except MissingEntry:
+        return None
+
+
+def release_hint(assignment: str) -> str:
+    """What to run when the gradebook does not know ``assignment``."""
+    return (f"run `nbgrader generate_assignment {assignment}` in the course root first (it records the "
+            "graded cells that autograde restores and scores)")
+
+
 def require_released(root: str | os.PathLike, assignment: str) -> None:
     """Stop (SystemExit with what to run) when the gradebook does not know ``assignment``: every
     autograde would fail the same way (nbgrader restores test cells from what
     ``generate_assignment`` recorded)."""
     _, db_url = course_settings(root)
-    hint = (f"run `nbgrader generate_assignment {assignment}` in the course root first (it records the "
-            "graded cells that autograde restores and scores)")
     if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
-        raise SystemExit(f"{assignment} cannot be graded yet: there is no gradebook; {hint}")
-    without_iri_parser()
-    from nbgrader.api import MissingEntry
-
+        raise SystemExit(f"{assignment} cannot be graded yet: there is no gradebook; {release_hint(assignment)}")
     with gradebook(root) as gb:
-        try:
-            gb.find_assignment(assignment)
-        except MissingEntry:
-            raise SystemExit(f"{assignment} cannot be graded yet: the gradebook does not know it; {hint}") from None
+        if find_assignment(gb, assignment) is None:
+            raise SystemExit(f"{assignment} cannot be graded yet: the gradebook does not know it; "
+                             f"{release_hint(assignment)}")

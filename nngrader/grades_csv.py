@@ -10,7 +10,7 @@ import csv
 import os
 from pathlib import Path
 
-from .course import gradebook
+from .course import find_assignment, gradebook
 
 __all__ = ["write_grades_csv", "failed_students"]
 
@@ -44,12 +44,7 @@ def write_grades_csv(root: Path, assignment: str, path: Path, runs: dict,
     rows: dict[str, dict] = {}
     cell_names: list[str] = []
     with gradebook(root) as gb:
-        from nbgrader.api import MissingEntry
-
-        try:
-            a = gb.find_assignment(assignment)
-        except MissingEntry:
-            a = None
+        a = find_assignment(gb, assignment)
         if a is not None:
             for nb in a.notebooks:
                 cell_names += [f"{nb.name}:{gc.name}" for gc in nb.grade_cells]

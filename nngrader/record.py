@@ -104,14 +104,13 @@ def _check(result: dict, gb, src: Path, assignment: str) -> dict:
     ``{notebook: NotebookNode or None (not submitted)}``."""
     import nbformat
     from nbgrader import utils
-    from nbgrader.api import MissingEntry
     from nbgrader.preprocessors import CheckCellMetadata
 
-    try:
-        a = gb.find_assignment(assignment)
-    except MissingEntry:
-        raise RecordError(f"the course's gradebook has no assignment {assignment!r}: "
-                          f"run `nbgrader generate_assignment {assignment}` in the course first") from None
+    from .course import find_assignment, release_hint
+
+    a = find_assignment(gb, assignment)
+    if a is None:
+        raise RecordError(f"the course's gradebook has no assignment {assignment!r}: {release_hint(assignment)}")
     book = {nb.name: nb for nb in a.notebooks}
     unknown = sorted(set(result["notebooks"]) - set(book))
     if unknown:

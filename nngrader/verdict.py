@@ -425,6 +425,16 @@ def compare_close(name: str, got, expected, *, tol: float = 1e-9, scalar: bool =
     )
 
 
+def close_or_numeric(name: str, got, expected, *, tol: float = 1e-9, scalar: bool = False) -> tuple:
+    """``(part, answer)``: :func:`compare_close`'s part, and, when it fails on a numeric answer, that
+    answer as a float64 array (else None), for a spec to test the slips it knows against."""
+    part = compare_close(name, got, expected, tol=tol, scalar=scalar)
+    if part.ok:
+        return part, None
+    a, bad = as_numeric(got, name)
+    return part, (None if bad is not None else a.astype(np.float64))
+
+
 def gradient_parts(f, params: dict, analytic, **kwargs) -> list:
     """One :class:`Part` per tensor of :func:`nnkit.gradcheck.check_gradients`.
 

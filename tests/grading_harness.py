@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 
@@ -115,6 +116,13 @@ def solution_sources(assignment, notebook) -> dict:
     return out
 
 
+def edited(source: str, old: str, new: str, count: int = -1) -> str:
+    """``source`` with ``old`` replaced by ``new``: a wrong answer stated as the one slip it makes
+    in the solution (``old`` must occur, so a changed solution cannot silently leave it right)."""
+    assert old in source, old
+    return source.replace(old, new, count)
+
+
 def release(assignment, notebook):
     """The committed student version, untouched."""
     return nbformat.read(ROOT / "assignments" / assignment / f"{notebook}.ipynb", as_version=4)
@@ -140,11 +148,61 @@ def cell_index(nb, grade_id):
     return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
-# --- tampering attempts (a) to (d), which every class makes --------------------------------------
+# --- the tampering attempts (a) to (e), which every class makes ----------------------------------
+class Answer(NamedTuple):
+    """A graded function: the solution ``cell`` that defines it, its ``signature`` (as the release
+    states it) and the ``test`` cell that grades it."""
+    cell: str
+    signature: str
+    test: str
+
+    @property
+    def name(self) -> str:
+        return self.signature.split("(")[0]
+
+
+def answers(assignment, notebook) -> dict:
+    """``{function name: Answer}`` for every function the spec grades, read from the release (the
+    cell and the signature of each ``def``) and the spec (which test cell grades it)."""
+    tests = {f: gid for gid, chk in specs.load(assignment).items() for f in chk.functions}
+    out = {}
+    for cell in release(assignment, notebook).cells:
+        m = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and m.get("solution"):
+            for name, args in re.findall(r"^def (\w+)\((.*)\):", cell.source, re.M):
+                if name in tests:
+                    out[name] = Answer(m["grade_id"], f"{name}({args})", tests[name])
+    return out
+
+
+def usual_tampering(*, patch: tuple, unwritten: tuple, loop: Answer, kill: tuple, nnkit: tuple) -> dict:
+    """The tampering attempts every class makes, as students ``{name: (overrides, expect, diagnoses[, edit])}``:
+
+    - (a) ``tamper_patch``: monkeypatch numpy's comparisons, the checker and nnkit's reference, and
+      return an object equal to anything (``patch``, usually :func:`patched_checker`);
+    - (b) ``tamper_tests``: three answers not written, their test cells deleted, rewritten and
+      stripped of their metadata (``unwritten``: three :class:`Answer`, see :func:`unwritten_with_tampered_tests`);
+    - (c) ``tamper_loop``: an endless loop inside the graded function ``loop``;
+    - (d) ``tamper_kill``: a function that ends its own process and a cell that kills the kernel
+      (``kill``, usually :func:`ends_its_process`);
+    - (e) ``tamper_nnkit``: answers that call nnkit's own implementations, one of them hiding the call
+      from the profiler (``nnkit``: the assignment's own student).
+    """
+    return {"tamper_patch": patch, "tamper_tests": unwritten_with_tampered_tests(*unwritten),
+            "tamper_loop": endless_loop(loop), "tamper_kill": kill, "tamper_nnkit": nnkit}
+
+
+def patched_checker(answer: Answer, nnkit_patch: str, *, also=None) -> tuple:
+    """Tamper case (a), as a student: ``answer`` is :func:`patch_the_checker` (``also``: more
+    overrides); its test scores 0 and the feedback names the impostor."""
+    return ({answer.cell: patch_the_checker(nnkit_patch, answer.signature), **(also or {})}, {answer.test: 0.0},
+            ["returned an object of type AlwaysRight"])
+
+
 def patch_the_checker(nnkit_patch: str, signature: str, *, base: str = "", value: str = "") -> str:
-    """Tamper case (a): a solution cell that monkeypatches numpy's comparisons, the checker and
-    nnkit's reference (``nnkit_patch``: its imports and assignments), then defines ``signature`` to
-    return ``AlwaysRight(value)``, an object (subclassing ``base``) equal to anything."""
+    """A solution cell that monkeypatches numpy's comparisons, the checker and nnkit's reference
+    (``nnkit_patch``: its imports and assignments), then defines ``signature`` to return
+    ``AlwaysRight(value)``, an object (subclassing ``base``) equal to anything."""
     return f'''
 import numpy, nngrader, nngrader.check, nngrader.verdict
 numpy.allclose = numpy.array_equal = lambda *a, **k: True
@@ -163,36 +221,33 @@ def {signature}:
 '''
 
 
-def endless_loop(cell: str, signature: str, grade_id: str) -> tuple:
-    """Tamper case (c), as a student ``(overrides, expect, diagnoses)``: solution ``cell`` defines
-    ``signature`` as an endless loop; its test ``grade_id`` scores 0 and the feedback says why."""
-    name = signature.split("(")[0]
-    return ({cell: f"def {signature}:\n    while True:\n        pass\n"}, {grade_id: 0.0},
-            [f"{name} did not return within 4 s (an endless loop?)"])
+def endless_loop(answer: Answer) -> tuple:
+    """Tamper case (c), as a student ``(overrides, expect, diagnoses)``: ``answer`` is an endless
+    loop; its test scores 0 and the feedback says why."""
+    return ({answer.cell: f"def {answer.signature}:\n    while True:\n        pass\n"}, {answer.test: 0.0},
+            [f"{answer.name} did not return within 4 s (an endless loop?)"])
 
 
-def ends_its_process(cell: str, signature: str, grade_id: str, *, also=None, kill_after: str = "") -> tuple:
-    """Tamper case (d), as a student: solution ``cell`` defines ``signature`` to end the process it
-    runs in (``also``: more overrides); its test ``grade_id`` scores 0 and the feedback says why.
-    With ``kill_after`` (a test cell), a top-level cell after it kills the kernel too
-    (:func:`kill_kernel_after`), and the student is ``(overrides, expect, diagnoses, edit)``."""
-    name = signature.split("(")[0]
-    student = ({cell: f"import os\ndef {signature}:\n    os._exit(1)\n", **(also or {})}, {grade_id: 0.0},
-               [f"{name} ended the process it ran in"])
-    return (*student, partial(kill_kernel_after, grade_id=kill_after)) if kill_after else student
+def ends_its_process(answer: Answer, *, kill_after: str, also=None) -> tuple:
+    """Tamper case (d), as a student ``(overrides, expect, diagnoses, edit)``: ``answer`` ends the
+    process it runs in (``also``: more overrides), and a top-level cell after the test cell
+    ``kill_after`` kills the kernel (:func:`kill_kernel_after`); ``answer``'s test scores 0 and the
+    feedback says why."""
+    return ({answer.cell: f"import os\ndef {answer.signature}:\n    os._exit(1)\n", **(also or {})},
+            {answer.test: 0.0}, [f"{answer.name} ended the process it ran in"],
+            partial(kill_kernel_after, grade_id=kill_after))
 
 
-def unwritten_with_tampered_tests(*, delete: tuple, rewrite: tuple, strip: tuple) -> tuple:
+def unwritten_with_tampered_tests(delete: Answer, rewrite: Answer, strip: Answer) -> tuple:
     """Tamper case (b), as a student ``(overrides, expect, diagnoses, edit)``: three answers left as
     the release has them (:func:`unimplemented`), and their test cells tampered with
-    (:func:`tamper_test_cells`). ``delete``, ``rewrite`` and ``strip`` are each
-    ``(test grade_id, answer cell, signature)``. nbgrader restores the three test cells, so all three
-    score 0 and each one's feedback says that its function raised."""
+    (:func:`tamper_test_cells`): ``delete``'s deleted, ``rewrite``'s rewritten, ``strip``'s stripped.
+    nbgrader restores the three test cells, so all three score 0 and each one's feedback says that
+    its function raised."""
     answers = (delete, rewrite, strip)
-    return ({cell: unimplemented(signature) for _, cell, signature in answers},
-            {grade_id: 0.0 for grade_id, _, _ in answers},
-            [f"{signature.split('(')[0]} raised NotImplementedError" for _, _, signature in answers],
-            partial(tamper_test_cells, delete=delete[0], rewrite=rewrite[0], strip=strip[0]))
+    return ({a.cell: unimplemented(a.signature) for a in answers}, {a.test: 0.0 for a in answers},
+            [f"{a.name} raised NotImplementedError" for a in answers],
+            partial(tamper_test_cells, delete=delete.test, rewrite=rewrite.test, strip=strip.test))
 
 
 def tamper_test_cells(nb, *, delete: str, rewrite: str, strip: str):

@@ -14,7 +14,7 @@ from nngrader.cells import neutralise_magics
 from nngrader.sandbox import Session
 from nngrader.wire import PackError, pack, unpack
 from nngrader.specs import RNG, Case, Check
-from nngrader.verdict import Part, compare_close, compare_exact, run_check
+from nngrader.verdict import compare_close, compare_exact, run_check
 
 ROOT = Path(__file__).resolve().parents[1]
 

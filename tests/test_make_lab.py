@@ -3,7 +3,6 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request

@@ -31,7 +31,7 @@ from nnkit.gradcheck import CHAIN_RULE_ADVICE, rel_error
 from nnkit.layers import dense_forward
 
 from . import Case, Check
-from ..verdict import Part, as_numeric, compare_close, gradient_parts
+from ..verdict import Part, as_numeric, close_or_numeric, compare_close, gradient_parts
 from ..verdict import matches as _close
 from ..verdict import shape_text as _shape
 
@@ -255,11 +255,8 @@ def _loss_hidden(rng):
 def _loss_judge(case, value):
     y_hat, Y = case.args
     ref = _ref_loss(y_hat, Y)
-    part = compare_close("loss", value, ref, tol=1e-9, scalar=True)
-    if part.ok:
-        return [part]
-    a, bad = as_numeric(value, "loss")
-    if bad is None and a.size == 1 and np.isfinite(a).all():
+    part, a = close_or_numeric("loss", value, ref, tol=1e-9, scalar=True)
+    if a is not None and a.size == 1 and np.isfinite(a).all():
         r = float(a.ravel()[0]) / ref
         n = Y.shape[0]
         if abs(r - 0.5) < 1e-6:
@@ -268,7 +265,7 @@ def _loss_judge(case, value):
             _add(part, "that is the sum over the batch: divide by N (the number of rows)")
         elif abs(r + 1) < 1e-6:
             _add(part, "wrong sign: the loss is -(y log y_hat + (1 - y) log(1 - y_hat)), a positive number")
-    elif bad is None and a.size != 1:
+    elif a is not None and a.size != 1:
         part.cause = "return one number: the loss of the whole batch"
     return [part]
 
@@ -348,13 +345,9 @@ def _sm_hidden(rng):
 def _sm_judge(case, value):
     (z,) = case.args
     ref = act.softmax(z)
-    part = compare_close("s", value, ref, tol=1e-8)
-    if part.ok:
+    part, a = close_or_numeric("s", value, ref, tol=1e-8)
+    if a is None:
         return [part]
-    a, bad = as_numeric(value, "s")
-    if bad is not None:
-        return [part]
-    a = a.astype(np.float64)
     if a.shape == ref.shape and not np.all(np.isfinite(a)):
         _add(part, "exp overflowed or 0/0: subtract the maximum of each row before exponentiating; "
                    "softmax(z) = softmax(z - max z)")

@@ -294,7 +294,6 @@ def _parts(case, value):
     got, bad = _result(value, len(inputs), sweeps)
     if bad:
         return [bad], None, ref
-    names = _names(len(inputs))
     parts = [compare_close("value", got[0], ref["value"], tol=VALUE_TOL, scalar=True)]
     for s in range(sweeps):
         tag = "" if sweeps == 1 else f" (backward() call {s + 1})"

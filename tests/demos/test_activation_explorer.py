@@ -101,12 +101,3 @@ def test_a_bad_value_reaches_the_output_area_instead_of_raising():
         shown="activation name must be one of", state_key="name",
         kept=lambda d: (d.state["name"], d.state["f"], d.fig.axes[0].lines[2].get_ydata()))
     assert "'swish'" in shown
-
-
-def test_builder_arguments_are_checked():
-    with pytest.raises(ValueError, match="activation must be one of"):
-        activation_explorer("swish")
-    with pytest.raises(ValueError, match=r"x_range must be in \[1, 20\]; got 0.5"):
-        activation_explorer(x_range=0.5)
-    with pytest.raises(ValueError, match="threshold must be in"):
-        activation_explorer(threshold=0.9)

@@ -103,16 +103,3 @@ def test_step_and_mode_change_the_picture(demo):
 def test_a_bad_value_reaches_the_output_area(demo):
     assert_refused_then_recovers(demo, "scaling", "keep_prob", "plain", error="scaling must be one of",
                                  shown="ValueError")
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"p_drop": 0.95}, r"p_drop must be in \[0, 0.9\]"),
-    ({"p_drop": -0.1}, r"p_drop must be in \[0, 1\]"),
-    ({"scaling": "keep"}, "scaling must be one of"),
-    ({"n_units": 1}, "n_units must be an integer >= 2"),
-    ({"n_masks": 5000}, "n_masks must be an integer in 1..1000"),
-    ({"rng": 1}, "rng must be a numpy.random.Generator"),
-])
-def test_builder_arguments_are_checked(kwargs, message):
-    with pytest.raises((ValueError, TypeError), match=message):
-        dropout_explorer(**kwargs)

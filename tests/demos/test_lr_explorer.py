@@ -128,15 +128,6 @@ def test_a_bad_value_reaches_the_output_area_instead_of_raising():
                                  shown="schedule must be one of", kept=lambda d: d.state["path"])
 
 
-def test_builder_arguments_are_checked():
-    with pytest.raises(ValueError, match="function must be one of"):
-        lr_explorer("cubic")
-    with pytest.raises(ValueError, match=r"lr must be in \[1e-4, 10\]; got 20"):
-        lr_explorer(lr=20.0)
-    with pytest.raises(ValueError, match="steps must be an integer in 1..200"):
-        lr_explorer(steps=500)
-
-
 def test_the_static_layer_is_replayed_pixel_for_pixel_and_saved_files_keep_their_axes(tmp_path):
     demo = lr_explorer("bowl (2-D)", lr=0.15)
     backdrop = next(a for a in demo.fig.artists if type(a).__name__ == "Backdrop")

@@ -149,12 +149,3 @@ def test_a_bad_value_reaches_the_output_area_instead_of_raising():
     np.testing.assert_array_equal(demo.state["paths"]["sgd"], before)
     ctrl.value = ("sgd", "adam")
     assert set(demo.state["paths"]) == {"sgd", "adam"}
-
-
-def test_builder_arguments_are_checked():
-    with pytest.raises(ValueError, match="surface must be one of"):
-        optimizer_race("ackley")
-    with pytest.raises(ValueError, match="optimizers entry must be one of"):
-        optimizer_race(optimizers=("sgd", "lion"))
-    with pytest.raises(ValueError, match="n_steps must be an integer in 10..500"):
-        optimizer_race(n_steps=1000)

@@ -154,13 +154,3 @@ def test_lambda_only_moves_dynamic_artists():
 def test_a_bad_value_reaches_the_output_area():
     d = regularization_geometry()
     assert_refused_then_recovers(d, "loss", "saddle", "round bowl", error="KeyError", shown="KeyError")
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"lam": -1.0}, "lam must be >= 0"),
-    ({"lam": 5.0}, r"lam must be in \[0, 4\]"),
-    ({"loss": "saddle"}, "loss must be one of"),
-])
-def test_builder_arguments_are_checked(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        regularization_geometry(**kwargs)

@@ -12,9 +12,10 @@
 - ``AGAIN``: a student handed in twice (the grade must not depend on the run), or ``None``;
 - ``SOLUTION_FEEDBACK``: what the solution's feedback says (``SOLUTION_FEEDBACK_OMITS``: what it must not).
 
-The tampering attempts every class makes, (a) to (d), are built with ``grading_harness``
-(``patch_the_checker``, ``unwritten_with_tampered_tests``, ``endless_loop``, ``ends_its_process``). Points are not stated here: :attr:`Cases.FULL` reads them from the spec
-(``nngrader/specs``), which the notebook metadata must match (``tests/test_grading_sandbox.py``).
+The tampering attempts every class makes, (a) to (e), are built with
+``grading_harness.usual_tampering`` from the assignment's graded functions
+(``grading_harness.answers``). Points are not stated here: :attr:`Cases.FULL` reads them from the
+spec (``nngrader/specs``), which the notebook metadata must match (``tests/test_grading_sandbox.py``).
 To add an assignment, write its module and add its name to :data:`ASSIGNMENTS`.
 """
 from __future__ import annotations

@@ -3,10 +3,11 @@
 The solution and the release are graded too; see ``grading_cases/__init__.py`` for the fields.
 """
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
+    PARTIAL, answers, edited, ends_its_process, patched_checker, solution_sources, usual_tampering,
 )
 
 A, NB = "01_perceptron", "perceptron"
+SOLUTION = solution_sources(A, NB)
 MANUAL = ["xor_why"]
 AGAIN = "wrong_threshold"
 SOLUTION_FEEDBACK = ["mp_neuron: 2 / 2 points"]
@@ -29,37 +30,16 @@ WRONG = {
         ["the unit fires when the sum reaches the threshold (>=)"]),
     # the bias is never updated
     "no_bias_update": ({
-        "perceptron_update_solution": "def perceptron_update(w, b, x, t, lr):\n    if t * (x @ w + b) <= 0:\n        return w + lr * t * x, b\n    return w, b\n",
-        "train_perceptron_solution": '''
-def train_perceptron(X, t, lr=1.0, max_epochs=100):
-    w, b = np.zeros(X.shape[1]), 0.0
-    for epoch in range(1, max_epochs + 1):
-        mistakes = 0
-        for x_i, t_i in zip(X, t):
-            if t_i * (x_i @ w + b) <= 0:
-                w, b = w + lr * t_i * x_i, b + lr * t_i
-                mistakes += 1
-        if mistakes == 0:
-            return w, b, True, epoch
-    return w, b, False, max_epochs
-''',
+        "perceptron_update_solution": edited(SOLUTION["perceptron_update_solution"], "b + lr * t", "b"),
+        # train_perceptron does its own (right) update, so only perceptron_update's test notices
+        "train_perceptron_solution": edited(SOLUTION["train_perceptron_solution"], "perceptron_update(w, b, x_i, t_i, lr)",
+                                            "w + lr * t_i * x_i, b + lr * t_i"),
     }, {"perceptron_update": PARTIAL},
         ["b_new: relative error", "a mistake, so w += lr * t * x and b += lr * t"]),
     # the final, mistake-free epoch is not counted
     "epochs_off_by_one": ({
-        "train_perceptron_solution": '''
-def train_perceptron(X, t, lr=1.0, max_epochs=100):
-    w, b = np.zeros(X.shape[1]), 0.0
-    for epoch in range(max_epochs):
-        mistakes = 0
-        for x_i, t_i in zip(X, t):
-            if t_i * (x_i @ w + b) <= 0:
-                w, b = perceptron_update(w, b, x_i, t_i, lr)
-                mistakes += 1
-        if mistakes == 0:
-            return w, b, True, epoch
-    return w, b, False, max_epochs
-''',
+        "train_perceptron_solution": edited(SOLUTION["train_perceptron_solution"], "range(1, max_epochs + 1)",
+                                            "range(max_epochs)"),
     }, {"perceptron_train": PARTIAL},
         ["epochs: got", "count every pass over the data, the final pass without mistakes included"]),
     # the output layer keeps a column: (N, 1) instead of (N,)
@@ -74,28 +54,17 @@ def xor_network(X):
 }
 
 
-TAMPER = {
-    # (a) monkeypatch numpy's comparisons, the checker, nnkit's reference; return an always-equal object
-    "tamper_patch": ({
-        "mp_neuron_solution": patch_the_checker(
-            "import builtins, nnkit.neurons\n"
-            'nnkit.neurons.McCullochPitts.__call__ = lambda self, x: "whatever you like"\n',
-            "mp_neuron(x, w, theta)"),
-        "xor_network_solution": XOR_OWN_STEP,
-    }, {"perceptron_mp_neuron": 0.0}, ["returned an object of type AlwaysRight"]),
-    # (b) three answers not written; the xor test cell deleted, the train one rewritten, the gate one stripped
-    "tamper_tests": unwritten_with_tampered_tests(
-        delete=("perceptron_xor_network", "xor_network_solution", "xor_network(X)"),
-        rewrite=("perceptron_train", "train_perceptron_solution", "train_perceptron(X, t, lr=1.0, max_epochs=100)"),
-        strip=("perceptron_gate_weights", "gate_weights_solution", "gate_weights(name)")),
-    # (c) an endless loop inside a graded function
-    "tamper_loop": endless_loop("xor_network_solution", "xor_network(X)", "perceptron_xor_network"),
-    # (d) a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("mp_neuron_solution", "mp_neuron(x, w, theta)", "perceptron_mp_neuron",
-                                    also={"xor_network_solution": XOR_OWN_STEP},
-                                    kill_after="perceptron_gate_weights"),
-    # (e) answering with nnkit's own implementations (and hiding one call from the profiler)
-    "tamper_nnkit": ({
+F = answers(A, NB)
+TAMPER = usual_tampering(
+    patch=patched_checker(F["mp_neuron"], "import builtins, nnkit.neurons\n"
+                          'nnkit.neurons.McCullochPitts.__call__ = lambda self, x: "whatever you like"\n',
+                          also={"xor_network_solution": XOR_OWN_STEP}),
+    unwritten=(F["xor_network"], F["train_perceptron"], F["gate_weights"]),
+    loop=F["xor_network"],
+    kill=ends_its_process(F["mp_neuron"], kill_after="perceptron_gate_weights",
+                          also={"xor_network_solution": XOR_OWN_STEP}),
+    # mcp_gate, nnkit's own perceptron and a step hidden from the profiler
+    nnkit=({
         "gate_weights_solution": '''
 from nnkit.neurons import mcp_gate
 def gate_weights(name):
@@ -122,4 +91,4 @@ def train_perceptron(X, t, lr=1.0, max_epochs=100):
     }, {"perceptron_gate_weights": 0.0, "perceptron_update": 0.0, "perceptron_train": 0.0, "perceptron_xor_network": 0.0},
         ["called nnkit.neurons.train_perceptron, nnkit's own implementation", "called nnkit.neurons.mcp_gate",
          "called nnkit.neurons.xor_network", "changed the Python profiler"]),
-}
+)

@@ -5,7 +5,7 @@ summed over the batch, the squared loss without its 1/2, the output error a - y 
 squared loss, a forgotten cache entry) and tampering attempts; see ``grading_cases/__init__.py``.
 """
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
+    PARTIAL, answers, ends_its_process, patch_the_checker, usual_tampering,
 )
 
 A, NB = "02_three_layer", "three_layer"
@@ -74,9 +74,10 @@ def forward(X, params):
 }
 
 
-TAMPER = {
-    # numpy's comparisons, the checker and nnkit's reference losses patched; an always-equal object
-    "tamper_patch": ({
+F = answers(A, NB)
+TAMPER = usual_tampering(
+    # the losses are floats: the impostor subclasses float, and the cross-entropy returns 0.0 outright
+    patch=({
         "squared_loss_solution": patch_the_checker(
             "import nnkit.losses\n"
             "nnkit.losses.half_mse = nnkit.losses.binary_cross_entropy = lambda *a, **k: 0.0\n",
@@ -84,21 +85,11 @@ TAMPER = {
         "cross_entropy_loss_solution": "def cross_entropy_loss(y_hat, y):\n    return 0.0\n",
     }, {"three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0},
         ["loss: relative error 1 (expected <= 1e-09): got 0"]),
-    # three answers not written; one test cell deleted, another rewritten, a third stripped of its metadata
-    "tamper_tests": unwritten_with_tampered_tests(
-        delete=("three_layer_squared_loss", "squared_loss_solution", "squared_loss(y_hat, y)"),
-        rewrite=("three_layer_cross_entropy_loss", "cross_entropy_loss_solution", "cross_entropy_loss(y_hat, y)"),
-        strip=("three_layer_backward_cross_entropy", "backward_cross_entropy_solution",
-               "backward_cross_entropy(X, y, params)")),
-    # an endless loop inside a graded function
-    "tamper_loop": endless_loop("backward_cross_entropy_solution", "backward_cross_entropy(X, y, params)",
-                                "three_layer_backward_cross_entropy"),
-    # a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("backward_squared_solution", "backward_squared(X, y, params)",
-                                    "three_layer_backward_squared",
-                                    kill_after="three_layer_forward"),
+    unwritten=(F["squared_loss"], F["cross_entropy_loss"], F["backward_cross_entropy"]),
+    loop=F["backward_cross_entropy"],
+    kill=ends_its_process(F["backward_squared"], kill_after="three_layer_forward"),
     # answering with nnkit's own implementations (and hiding one call from the profiler)
-    "tamper_nnkit": ({
+    nnkit=({
         "squared_loss_solution": '''
 import sys
 import nnkit.losses as nkl
@@ -129,4 +120,4 @@ def backward_cross_entropy(X, y, params):
         "three_layer_backward_cross_entropy": 0.0},
         ["called nnkit.losses.binary_cross_entropy, nnkit's own implementation",
          "called nnkit.model.loss_and_grads", "changed the Python profiler"]),
-}
+)

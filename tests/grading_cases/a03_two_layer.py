@@ -4,7 +4,7 @@ Plausible wrong answers (each breaks one graded function) and tampering attempts
 ``grading_cases/__init__.py``.
 """
 from grading_harness import (
-    EVERY_CELL, PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
+    EVERY_CELL, PARTIAL, answers, ends_its_process, patched_checker, usual_tampering,
 )
 
 A, NB = "03_two_layer", "two_layer"
@@ -74,28 +74,17 @@ def backward(X, Y, params):
 '''
 
 
-TAMPER = {
-    # (a) monkeypatch numpy's comparisons, the checker, nnkit's references; return an always-equal object
-    "tamper_patch": ({
-        "forward_code": patch_the_checker(
-            "import nnkit.activations, nnkit.gradcheck\n"
-            'nnkit.activations.tanh = nnkit.activations.sigmoid = lambda z: "whatever you like"\n'
-            "nnkit.gradcheck.rel_error = lambda a, b, floor=1e-8: 0.0\n",
-            "forward(X, params)"),
-        "backward_code": INLINE_BACKWARD,
-    }, {"twolayer_forward": 0.0}, ["returned an object of type AlwaysRight"]),
-    # (b) three answers not written; the Jacobian's test cell deleted, the loss's rewritten, p - y's stripped
-    "tamper_tests": unwritten_with_tampered_tests(
-        delete=("twolayer_softmax_jacobian", "softmax_jacobian_code", "softmax_jacobian(z)"),
-        rewrite=("twolayer_loss", "loss_code", "loss(y_hat, Y)"),
-        strip=("twolayer_softmax_ce_grad", "softmax_ce_grad_code", "softmax_ce_grad(logits, y)")),
-    # (c) an endless loop inside a graded function
-    "tamper_loop": endless_loop("softmax_ce_grad_code", "softmax_ce_grad(logits, y)", "twolayer_softmax_ce_grad"),
-    # (d) a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("softmax_jacobian_code", "softmax_jacobian(z)", "twolayer_softmax_jacobian",
-                                    kill_after="twolayer_loss"),
+F = answers(A, NB)
+TAMPER = usual_tampering(
+    patch=patched_checker(F["forward"], "import nnkit.activations, nnkit.gradcheck\n"
+                          'nnkit.activations.tanh = nnkit.activations.sigmoid = lambda z: "whatever you like"\n'
+                          "nnkit.gradcheck.rel_error = lambda a, b, floor=1e-8: 0.0\n",
+                          also={"backward_code": INLINE_BACKWARD}),
+    unwritten=(F["softmax_jacobian"], F["loss"], F["softmax_ce_grad"]),
+    loop=F["softmax_ce_grad"],
+    kill=ends_its_process(F["softmax_jacobian"], kill_after="twolayer_loss"),
     # (e) answering with nnkit's own implementations (and hiding one call from the profiler)
-    "tamper_nnkit": ({
+    nnkit=({
         "forward_code": '''
 from nnkit.layers import dense_forward
 from nnkit import activations as A
@@ -143,4 +132,4 @@ def softmax_ce_grad(logits, y):
          "nnkit.layers.dense_backward", "nnkit.activations.tanh_grad", "called nnkit.activations.softmax,",
          "called nnkit.gradcheck.numerical_gradient", "changed the Python profiler",
          "nnkit's own implementation of what this exercise asks you to write"]),
-}
+)

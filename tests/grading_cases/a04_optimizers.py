@@ -5,7 +5,7 @@ averaging g instead of g**2, Adam without bias correction, Adagrad's eps inside 
 ...) and tampering attempts; see ``grading_cases/__init__.py``.
 """
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
+    PARTIAL, answers, ends_its_process, patched_checker, usual_tampering,
 )
 
 A, NB = "04_optimizers", "optimizers"
@@ -79,26 +79,15 @@ def nesterov_step(w, g, v, lr, mu):
 }
 
 
-TAMPER = {
-    # monkeypatch numpy's comparisons, the checker, nnkit's reference; return an always-equal object
-    "tamper_patch": ({
-        "optim_sgd_solution": patch_the_checker(
-            "import nnkit.optimizers\n"
-            "nnkit.optimizers.SGD._update = lambda self, p, g, t: None\n",
-            "sgd_step(w, g, lr)"),
-    }, {"optim_sgd": 0.0}, ["returned an object of type AlwaysRight"]),
-    # three answers not written; the Adam test cell deleted, the RMSprop one rewritten, the Nesterov one stripped
-    "tamper_tests": unwritten_with_tampered_tests(
-        delete=("optim_adam", "optim_adam_solution", "adam_step(w, g, m, v, t, lr, beta1, beta2, eps)"),
-        rewrite=("optim_rmsprop", "optim_rmsprop_solution", "rmsprop_step(w, g, s, lr, beta, eps)"),
-        strip=("optim_nesterov", "optim_nesterov_solution", "nesterov_step(w, g, v, lr, mu)")),
-    # an endless loop inside a graded function
-    "tamper_loop": endless_loop("optim_adagrad_solution", "adagrad_step(w, g, G, lr, eps)", "optim_adagrad"),
-    # a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("optim_momentum_solution", "momentum_step(w, g, v, lr, mu)", "optim_momentum",
-                                    kill_after="optim_sgd"),
+F = answers(A, NB)
+TAMPER = usual_tampering(
+    patch=patched_checker(F["sgd_step"], "import nnkit.optimizers\n"
+                          "nnkit.optimizers.SGD._update = lambda self, p, g, t: None\n"),
+    unwritten=(F["adam_step"], F["rmsprop_step"], F["nesterov_step"]),
+    loop=F["adagrad_step"],
+    kill=ends_its_process(F["momentum_step"], kill_after="optim_sgd"),
     # answering with nnkit's own optimizers (one of them hiding from the profiler)
-    "tamper_nnkit": ({
+    nnkit=({
         "optim_sgd_solution": '''
 from nnkit.optimizers import SGD
 def sgd_step(w, g, lr):
@@ -139,4 +128,4 @@ def adam_step(w, g, m, v, t, lr, beta1, beta2, eps):
          "Write sgd_step yourself with NumPy", "Write adam_step yourself with NumPy",
          "called nnkit.optimizers.RMSprop._update", "called nnkit.optimizers.Optimizer.step",
          "changed the Python profiler"]),
-}
+)

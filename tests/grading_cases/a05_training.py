@@ -5,7 +5,7 @@ He's variance used as the standard deviation, ...), an undertrained network and 
 attempts; see ``grading_cases/__init__.py``. Every graded cell is autograded (``MANUAL`` is empty).
 """
 from grading_harness import (
-    PARTIAL, endless_loop, ends_its_process, patch_the_checker, unwritten_with_tampered_tests,
+    PARTIAL, answers, ends_its_process, patched_checker, usual_tampering,
 )
 
 A, NB = "05_training", "training"
@@ -102,28 +102,15 @@ def early_stopping(val_losses, patience, min_delta=0.0):
 }
 
 
-TAMPER = {
-    # (a) monkeypatch numpy, the checker and nnkit's reference; return an object equal to anything
-    "tamper_patch": ({
-        "batchnorm_forward_solution": patch_the_checker(
-            "import nnkit.normalization\n"
-            "nnkit.normalization.batchnorm_forward = lambda x, *a, **k: (x, None, None, None)\n",
-            "batchnorm_forward(x, gamma, beta, eps=1e-5)"),
-    }, {"training_batchnorm_forward": 0.0}, ["returned an object of type AlwaysRight"]),
-    # (b) three answers not written; the xavier test cell deleted, the batchnorm_forward one rewritten,
-    #     the l1 one stripped
-    "tamper_tests": unwritten_with_tampered_tests(
-        delete=("training_xavier_uniform", "xavier_uniform_solution", "xavier_uniform(shape, rng)"),
-        rewrite=("training_batchnorm_forward", "batchnorm_forward_solution", "batchnorm_forward(x, gamma, beta, eps=1e-5)"),
-        strip=("training_l1_grad", "l1_grad_solution", "l1_grad(params, lam)")),
-    # (c) an endless loop inside a graded function
-    "tamper_loop": endless_loop("batchnorm_backward_solution", "batchnorm_backward(dout, x, gamma, eps=1e-5)",
-                                "training_batchnorm_backward"),
-    # (d) a function that ends its own process, and a cell that kills the kernel
-    "tamper_kill": ends_its_process("l1_grad_solution", "l1_grad(params, lam)", "training_l1_grad",
-                                    kill_after="training_dropout_forward"),
+F = answers(A, NB)
+TAMPER = usual_tampering(
+    patch=patched_checker(F["batchnorm_forward"], "import nnkit.normalization\n"
+                          "nnkit.normalization.batchnorm_forward = lambda x, *a, **k: (x, None, None, None)\n"),
+    unwritten=(F["xavier_uniform"], F["batchnorm_forward"], F["l1_grad"]),
+    loop=F["batchnorm_backward"],
+    kill=ends_its_process(F["l1_grad"], kill_after="training_dropout_forward"),
     # (e) nnkit's own implementations, a numerical gradient, and a call hidden from the profiler
-    "tamper_nnkit": ({
+    nnkit=({
         "l2_grad_solution": "from nnkit.regularization import l2_grad\n",
         "dropout_forward_solution": '''
 import nnkit.layers
@@ -169,4 +156,4 @@ def train_digits(X_train, y_train, X_val, y_val, X_test, rng):
         ["called nnkit.regularization.l2_grad, nnkit's own implementation", "called nnkit.layers.dropout_forward",
          "called nnkit.gradcheck.numerical_gradient_array", "called nnkit.initializers.he_normal",
          "changed the Python profiler", "nnkit.training.fit"]),
-}
+)

@@ -8,7 +8,7 @@ engine, edited test cells); see ``grading_cases/__init__.py``.
 from functools import partial
 
 import grading_harness as h
-from grading_harness import EVERY_CELL, PARTIAL, UNANSWERED, tamper_test_cells
+from grading_harness import EVERY_CELL, PARTIAL, UNANSWERED, edited, tamper_test_cells
 
 A, NB = "06_autodiff", "autodiff"
 MANUAL = ["autodiff_design"]
@@ -17,11 +17,6 @@ SOLUTION_FEEDBACK = ["train_neuron: 3 / 3 points"]
 
 SOLUTION = h.solution_sources(A, NB)
 VALUE, FUNCTIONS, NEURON = SOLUTION["value_code"], SOLUTION["functions_code"], SOLUTION["neuron_code"]
-
-
-def edited(source: str, old: str, new: str, count: int = -1) -> str:
-    assert old in source, old
-    return source.replace(old, new, count)
 
 
 RECURSIVE_TOPO = '''        order, seen = [], set()

@@ -7,7 +7,7 @@ from nnkit import normalization as nkn
 
 from .. import Case
 from ._common import rel
-from ...verdict import Part, as_numeric, compare_close, gradient_parts
+from ...verdict import Part, as_numeric, close_or_numeric, gradient_parts
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,25 +47,23 @@ def bnf_judge(case, value):
     x, gamma, beta = case.args
     eps = case.kwargs.get("eps", 1e-5)
     ref = _bn_ref(x, gamma, beta, eps)
-    part = compare_close("out", value, ref, tol=1e-8)
-    if not part.ok:
-        a, _ = as_numeric(value, "out")
-        if a is not None and a.shape == ref.shape:
-            n = x.shape[0]
-            mu, var = x.mean(0), x.var(0)
-            alternatives = {
-                "you divided by the unbiased variance (N - 1); batch norm normalises with the biased batch "
-                "variance, dividing by N": gamma * (x - mu) / np.sqrt(var * n / max(n - 1, 1) + eps) + beta,
-                "eps goes inside the square root: (x - mu) / sqrt(var + eps)": gamma * (x - mu) / (np.sqrt(var) + eps) + beta,
-                "the statistics are per feature over the batch: average over axis 0 (rows are samples)":
-                    gamma * (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps) + beta,
-                "scale and shift after normalising: out = gamma * x_hat + beta": (x - mu) / np.sqrt(var + eps),
-            }
-            for why, alt in alternatives.items():
-                with np.errstate(all="ignore"):
-                    if np.all(np.isfinite(alt)) and rel(a, alt) < 1e-8:
-                        part.cause = why
-                        break
+    part, a = close_or_numeric("out", value, ref, tol=1e-8)
+    if a is not None and a.shape == ref.shape:
+        n = x.shape[0]
+        mu, var = x.mean(0), x.var(0)
+        alternatives = {
+            "you divided by the unbiased variance (N - 1); batch norm normalises with the biased batch "
+            "variance, dividing by N": gamma * (x - mu) / np.sqrt(var * n / max(n - 1, 1) + eps) + beta,
+            "eps goes inside the square root: (x - mu) / sqrt(var + eps)": gamma * (x - mu) / (np.sqrt(var) + eps) + beta,
+            "the statistics are per feature over the batch: average over axis 0 (rows are samples)":
+                gamma * (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps) + beta,
+            "scale and shift after normalising: out = gamma * x_hat + beta": (x - mu) / np.sqrt(var + eps),
+        }
+        for why, alt in alternatives.items():
+            with np.errstate(all="ignore"):
+                if np.all(np.isfinite(alt)) and rel(a, alt) < 1e-8:
+                    part.cause = why
+                    break
     return [part]
 
 
