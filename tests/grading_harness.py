@@ -192,24 +192,26 @@ def usual_tampering(*, patch: tuple, unwritten: tuple, loop: Answer, kill: tuple
             "tamper_loop": endless_loop(loop), "tamper_kill": kill, "tamper_nnkit": nnkit}
 
 
-def patched_checker(answer: Answer, nnkit_patch: str, *, also=None) -> tuple:
+def patched_checker(answer: Answer, patches: dict, *, also=None) -> tuple:
     """Tamper case (a), as a student: ``answer`` is :func:`patch_the_checker` (``also``: more
     overrides); its test scores 0 and the feedback names the impostor."""
-    return ({answer.cell: patch_the_checker(nnkit_patch, answer.signature), **(also or {})}, {answer.test: 0.0},
+    return ({answer.cell: patch_the_checker(patches, answer.signature), **(also or {})}, {answer.test: 0.0},
             ["returned an object of type AlwaysRight"])
 
 
-def patch_the_checker(nnkit_patch: str, signature: str, *, base: str = "", value: str = "") -> str:
+def patch_the_checker(patches: dict, signature: str, *, base: str = "", value: str = "") -> str:
     """A solution cell that monkeypatches numpy's comparisons, the checker and nnkit's reference
-    (``nnkit_patch``: its imports and assignments), then defines ``signature`` to return
-    ``AlwaysRight(value)``, an object (subclassing ``base``) equal to anything."""
+    (``patches``: ``{"nnkit.module.name": replacement source}``), then defines ``signature`` to
+    return ``AlwaysRight(value)``, an object (subclassing ``base``) equal to anything."""
+    modules = sorted({".".join(target.split(".")[:2]) for target in patches})
+    nnkit_patch = "\n".join([f"import {', '.join(modules)}", *(f"{t} = {r}" for t, r in patches.items())])
     return f'''
 import numpy, nngrader, nngrader.check, nngrader.verdict
 numpy.allclose = numpy.array_equal = lambda *a, **k: True
 numpy.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None
 nngrader.check = nngrader.check.check = check = lambda *a, **k: None
 nngrader.verdict.run_check = nngrader.verdict.compare_close = lambda *a, **k: None
-{nnkit_patch.strip()}
+{nnkit_patch}
 
 class AlwaysRight{f"({base})" if base else ""}:
     def __eq__(self, other):

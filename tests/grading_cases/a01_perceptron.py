@@ -56,8 +56,7 @@ def xor_network(X):
 
 F = answers(A, NB)
 TAMPER = usual_tampering(
-    patch=patched_checker(F["mp_neuron"], "import builtins, nnkit.neurons\n"
-                          'nnkit.neurons.McCullochPitts.__call__ = lambda self, x: "whatever you like"\n',
+    patch=patched_checker(F["mp_neuron"], {"nnkit.neurons.McCullochPitts.__call__": 'lambda self, x: "whatever you like"'},
                           also={"xor_network_solution": XOR_OWN_STEP}),
     unwritten=(F["xor_network"], F["train_perceptron"], F["gate_weights"]),
     loop=F["xor_network"],

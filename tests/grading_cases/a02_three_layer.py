@@ -79,8 +79,7 @@ TAMPER = usual_tampering(
     # the losses are floats: the impostor subclasses float, and the cross-entropy returns 0.0 outright
     patch=({
         "squared_loss_solution": patch_the_checker(
-            "import nnkit.losses\n"
-            "nnkit.losses.half_mse = nnkit.losses.binary_cross_entropy = lambda *a, **k: 0.0\n",
+            {"nnkit.losses.half_mse": "lambda *a, **k: 0.0", "nnkit.losses.binary_cross_entropy": "lambda *a, **k: 0.0"},
             "squared_loss(y_hat, y)", base="float", value="0.0"),
         "cross_entropy_loss_solution": "def cross_entropy_loss(y_hat, y):\n    return 0.0\n",
     }, {"three_layer_squared_loss": 0.0, "three_layer_cross_entropy_loss": 0.0},

@@ -76,9 +76,9 @@ def backward(X, Y, params):
 
 F = answers(A, NB)
 TAMPER = usual_tampering(
-    patch=patched_checker(F["forward"], "import nnkit.activations, nnkit.gradcheck\n"
-                          'nnkit.activations.tanh = nnkit.activations.sigmoid = lambda z: "whatever you like"\n'
-                          "nnkit.gradcheck.rel_error = lambda a, b, floor=1e-8: 0.0\n",
+    patch=patched_checker(F["forward"], {"nnkit.activations.tanh": 'lambda z: "whatever you like"',
+                                          "nnkit.activations.sigmoid": 'lambda z: "whatever you like"',
+                                          "nnkit.gradcheck.rel_error": "lambda a, b, floor=1e-8: 0.0"},
                           also={"backward_code": INLINE_BACKWARD}),
     unwritten=(F["softmax_jacobian"], F["loss"], F["softmax_ce_grad"]),
     loop=F["softmax_ce_grad"],

@@ -81,8 +81,7 @@ def nesterov_step(w, g, v, lr, mu):
 
 F = answers(A, NB)
 TAMPER = usual_tampering(
-    patch=patched_checker(F["sgd_step"], "import nnkit.optimizers\n"
-                          "nnkit.optimizers.SGD._update = lambda self, p, g, t: None\n"),
+    patch=patched_checker(F["sgd_step"], {"nnkit.optimizers.SGD._update": "lambda self, p, g, t: None"}),
     unwritten=(F["adam_step"], F["rmsprop_step"], F["nesterov_step"]),
     loop=F["adagrad_step"],
     kill=ends_its_process(F["momentum_step"], kill_after="optim_sgd"),

@@ -104,8 +104,8 @@ def early_stopping(val_losses, patience, min_delta=0.0):
 
 F = answers(A, NB)
 TAMPER = usual_tampering(
-    patch=patched_checker(F["batchnorm_forward"], "import nnkit.normalization\n"
-                          "nnkit.normalization.batchnorm_forward = lambda x, *a, **k: (x, None, None, None)\n"),
+    patch=patched_checker(F["batchnorm_forward"],
+                          {"nnkit.normalization.batchnorm_forward": "lambda x, *a, **k: (x, None, None, None)"}),
     unwritten=(F["xavier_uniform"], F["batchnorm_forward"], F["l1_grad"]),
     loop=F["batchnorm_backward"],
     kill=ends_its_process(F["l1_grad"], kill_after="training_dropout_forward"),
