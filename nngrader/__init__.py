@@ -5,7 +5,9 @@ One room per job; they hand each other structured values, never message text:
 - In the student's kernel: :func:`check` (:mod:`nngrader.check`), a test cell's advice.
 - What is graded: :mod:`nngrader.specs` (one spec per assignment: its cases, references and
   judges) and the data some assignments send across the sandbox: :mod:`nngrader.graphs` (06's
-  computation graphs as programs), :mod:`nngrader.planted` (07's layers with planted bugs).
+  computation graphs as programs), :mod:`nngrader.planted` (07's layers with planted bugs), which
+  stay in the grader: student code gets :mod:`nngrader.remote_layers`' proxies, whose backward pass
+  the sandbox's parent computes.
 - Containing student code: :mod:`nngrader.jail` (bubblewrap; :mod:`nngrader.jail_init` is its first
   program, :mod:`nngrader.jail_cgroup` its memory cgroup, :mod:`nngrader.jailed_kernel` the kernel
   manager that starts nbgrader's kernels in it).

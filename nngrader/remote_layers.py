@@ -251,6 +251,7 @@ class RemoteLayer:
 
 
 def proxy_layer(public: dict) -> RemoteLayer:
+    """The proxy of a layer's public description."""
     return RemoteLayer(public)
 
 
