@@ -55,6 +55,21 @@ class CheckFailed(AssertionError):
         return lines
 
 
+def _unwatched(stack, server):
+    """``ask(request) -> reply`` answered by ``server`` in a thread started now, before the watched
+    call: the hook that watches student code is per thread (and given only to threads started while
+    it runs), so the grader's own backward passes, nnkit's clean ones that student code may not call,
+    are not taken for the student's, just as in the sandbox, where they run in the grader's process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="nngrader-layers"))
+    pool.submit(int).result()  # the thread starts before the call is watched
+
+    def ask(request):
+        return through_wire(pool.submit(server.answer, through_wire(request)).result())
+    return ask
+
+
 class _KernelRunner:
     """Calls the student's functions right here, the way the sandbox calls them: on fresh copies
     of the arguments, with the same time limit per case (the check's ``timeout``), with proxies
@@ -70,7 +85,11 @@ class _KernelRunner:
             return Outcome("missing", f"{function} is not defined" if fn is None else f"{function} is not a function")
         # layers that stay with the grader (remote_layers): served here, through the same packing
         server, args, kwargs = remote_layers.hide(args, kwargs)
-        ask = (lambda request: through_wire(server.answer(through_wire(request)))) if server is not None else None
+        with contextlib.ExitStack() as stack:
+            ask = None if server is None else _unwatched(stack, server)
+            return self._call(fn, function, args, kwargs, forbidden, timeout, ask)
+
+    def _call(self, fn, function, args, kwargs, forbidden, timeout, ask) -> Outcome:
         # fresh copies, exactly as the sandbox receives them; compared with the originals afterwards
         a_struct, arrays = pack(list(args))
         k_struct, arrays = pack(dict(kwargs), arrays)

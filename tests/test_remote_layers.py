@@ -50,6 +50,21 @@ def run(public, x, dout):
 '''
 
 
+# child side: a check that compares the served backward pass with the proxy's own clean layer's
+CLEAN_BACKWARD = '''
+from nngrader import remote_layers
+
+def run(public, x, dout):
+    layer = remote_layers.proxy_layer(public)
+    out, cache = layer.forward(x, True)
+    served = layer.backward(dout, cache)[1]["W"]
+    clean = layer._local.backward(dout, layer._local.forward(x, True)[1])[1]["W"]
+    return float(abs(served - clean).max())
+'''
+
+FORBIDDEN_07 = specs.load("07_gradient_checker")["gradcheck_check_layer"].forbidden
+
+
 @pytest.fixture(scope="module")
 def session():
     s = Session(cell_timeout=10, time_budget=300)
@@ -198,12 +213,24 @@ def test_the_kernel_runner_serves_the_same_proxies():
     recipe = RECIPES[1]
     x = _input(recipe, np.random.default_rng(1))
     served = Served(recipe)
-    out = _KernelRunner({"run": ns["run"]}).call("run", (served, x, np.ones((5, 3))), {}, (), 5.0)
+    out = _KernelRunner({"run": ns["run"]}).call("run", (served, x, np.ones((5, 3))), {}, FORBIDDEN_07, 5.0)
     assert out.status == "ok", out.error
     real = planted.build_layer(recipe)
     _, grads = real.backward(np.ones((5, 3)), real.forward(x)[1])
     np.testing.assert_array_equal(out.value["grads"]["W"], grads["W"])  # the transposed bug, from the server
     assert served.backward_calls == [2] and not out.mutated
+    # the grader's backward passes (nnkit's clean ones, forbidden to student code) are not the student's
+    assert out.forbidden_calls == []
+
+
+def test_a_clean_backward_pass_called_by_student_code_is_forbidden_in_the_kernel_too():
+    ns = {}
+    exec(CLEAN_BACKWARD, ns)
+    recipe = RECIPES[1]
+    x = _input(recipe, np.random.default_rng(1))
+    out = _KernelRunner({"run": ns["run"]}).call("run", (Served(recipe), x, np.ones((5, 3))), {}, FORBIDDEN_07, 5.0)
+    assert out.status == "ok", out.error
+    assert out.forbidden_calls[:1] == ["nnkit.layers:Dense.backward"], out.forbidden_calls
 
 
 def test_hide_sends_no_bug_and_counts_backward_passes_per_layer():

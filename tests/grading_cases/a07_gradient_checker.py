@@ -196,6 +196,20 @@ def run_find_bug(recipe, seed, twin=None):
     return report
 '''
 
+# check_layer without a numerical gradient: the layer's gradients against its clean twin's
+CLEAN_REFERENCE = '''
+def check_layer(layer, x, rng, h=1e-5, kinks=()):
+    x = np.array(x, dtype=np.float64)
+    out, cache = layer.forward(x, True)
+    dout = rng.standard_normal(np.shape(out))
+    dx, grads = layer.backward(dout, cache)
+    clean = layer._local
+    rx, rgrads = clean.backward(dout, clean.forward(x, True)[1])
+    got, ref = {"x": dx, **grads}, {"x": rx, **rgrads}
+    return {k: float(np.max(relative_error(np.asarray(got[k], float), np.asarray(ref[k], float)), initial=0.0))
+            for k in ref}
+'''
+
 TAMPER = {
     # (a) nnkit's own checker inside the graded functions; a check_layer that ends its process
     "tamper_nnkit": ({
@@ -244,4 +258,9 @@ def run_find_bug(recipe, seed, twin=None):
         ["on the same layer with a planted bug in dW, your check passes it too",
          "find_bug returned None without running the backward pass of layer(s)",
          "find_bug returned None, but layer"]),
+    # (d) no numbers at all: each layer's backward pass compared with a clean one (the proxy's own nnkit
+    #     layer), which is nnkit's answer, forbidden like its checker
+    "tamper_clean_backward": ({"check_layer_code": with_solution("check_layer_code", CLEAN_REFERENCE)},
+                              {"gradcheck_check_layer": 0.0, "gradcheck_find_bug": 0.0},
+                              ["called nnkit.layers.Dense.backward"]),
 }

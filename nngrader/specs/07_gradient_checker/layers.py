@@ -32,13 +32,19 @@ def _loss(rng, name, n, k, bug=""):
 
 
 def _with_kinks(rng, shape):
-    """x with some entries exactly 0 and some within h of 0 (a ReLU's kink)."""
+    """x with some entries exactly 0 and some within h of 0 (a ReLU's kink), and away from the kink
+    at least one clearly negative and one clearly positive entry: there a missing ReLU derivative
+    shows (were every entry positive, relu' = 1 would hide it, and the case could not fail)."""
     x = rng.normal(size=shape)
     flat = x.reshape(-1)
+    if flat.size < 6:
+        raise ValueError(f"x needs at least 6 entries for its kinks and both signs; got shape {shape}")
     idx = rng.permutation(flat.size)
     k = max(2, flat.size // 4)
     flat[idx[:k]] = 0.0
     flat[idx[k:k + 2]] = rng.choice([-1.0, 1.0], size=2) * H / 2
+    flat[idx[k + 2]] = -0.5 - abs(flat[idx[k + 2]])
+    flat[idx[k + 3]] = 0.5 + abs(flat[idx[k + 3]])
     return x
 
 
