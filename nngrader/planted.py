@@ -212,9 +212,6 @@ _PLANTED = {
     "missing_1_over_n": _missing_1_over_n,
     "loss_gradient_sign": _loss_gradient_sign,
 }
-for _fn in _PLANTED.values():
-    _fn.__name__ = "backward"
-    _fn.__qualname__ = "Layer.backward"
 
 
 def _dtype(dtype) -> np.dtype:

@@ -179,30 +179,28 @@ def _signature(layer, x, tensor) -> str:
 
 
 def _network_error(network, X, j, tensor) -> float:
-    """Relative error of layer j's ``tensor`` gradient checked through the whole network (loss at the end)."""
-    inputs = planted.layer_inputs(network, X)
+    """Relative error of layer j's ``tensor`` gradient checked through the rest of the network (the
+    loss at the end), as one check of the whole network sees it."""
+    x_j = np.array(planted.layer_inputs(network, X)[j])
+    rest = network[j:]
 
-    def loss_from(a, start):
-        for layer in network[start:]:
+    def loss(a):
+        for layer in rest:
             a, _ = layer.forward(a, True)
         return float(a)
 
-    caches, a = [], X
-    for layer in network:
-        a, c = layer.forward(a, True)
-        caches.append(c)
+    caches, a = [], x_j
+    for layer in rest:
+        a, cache = layer.forward(a, True)
+        caches.append(cache)
     d = np.array(1.0)
-    grads = {}
-    for i in range(len(network) - 1, j - 1, -1):
-        d, g = network[i].backward(d, caches[i])
-        if i == j:
-            grads = {"x": d, **g}
-    x_j = np.array(inputs[j])
+    for layer, cache in reversed(list(zip(rest, caches))):  # ends at layer j: its dx and grads
+        d, grads = layer.backward(d, cache)
+    ana = np.asarray({"x": d, **grads}[tensor], dtype=np.float64)
     if tensor == "x":
-        num = gc.numerical_gradient(lambda z: loss_from(z, j), x_j)
+        num = gc.numerical_gradient(loss, x_j)
     else:
-        num = gc.numerical_gradient(lambda _: loss_from(x_j, j), network[j].params[tensor])
-    ana = np.asarray(grads[tensor], dtype=np.float64)
+        num = gc.numerical_gradient(lambda _: loss(x_j), network[j].params[tensor])
     return gc.rel_error(ana, num) if ana.shape == num.shape else math.inf
 
 
